@@ -1,0 +1,78 @@
+// The analyzer: events in, HTTP exchanges and loss accounting out. Pure: no kernel, socket or
+// clock of its own; single-threaded (the caller serialises all calls). Every line of it runs in
+// unit tests and in `traffic-analyzer replay`.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "analyzer/events.h"
+#include "analyzer/http_exchange.h"
+
+namespace ta::analyzer {
+
+struct RoutePatternConfig {
+  uint16_t port = 0;    // 0 = any port
+  std::string pattern;  // e.g. "/api/users/{id}/orders"; segments in braces match one segment
+};
+
+struct AnalyzerConfig {
+  // Route templating (see routes/route_template.h).
+  std::vector<RoutePatternConfig> route_patterns;
+  uint32_t max_routes_per_port = 1000;  // further distinct routes map to kOverflowRoute
+  // TCP reassembly bounds, per connection direction.
+  uint32_t max_reorder_bytes = 256 * 1024;  // out-of-order bytes held before declaring a gap
+  uint32_t max_reorder_segments = 64;
+  // HTTP/1.1 parser bounds.
+  uint32_t max_header_bytes = 64 * 1024;  // a request/response head larger than this is invalid
+  uint32_t max_pipelined_requests = 128;  // unanswered requests kept per connection
+  // A connection with no event for this long is dropped from the analyzer's tables.
+  uint64_t idle_timeout_ns = 300ull * 1000 * 1000 * 1000;
+  uint32_t max_connections = 65536;  // tracked connections; beyond it, the oldest idle is evicted
+};
+
+// Monotonic counters. The agent exports them as traffic_analyzer_* metrics.
+struct AnalyzerStats {
+  uint64_t events_conn_open = 0;
+  uint64_t events_conn_close = 0;
+  uint64_t events_segment = 0;
+  // Loss by stage (exported as traffic_analyzer_events_lost_total{stage=...}).
+  uint64_t reassembly_gap_bytes = 0;          // bytes never seen (lost or out of window)
+  uint64_t reassembly_overflow_segments = 0;  // out-of-order segments dropped at the bound
+  uint64_t uncaptured_bytes = 0;              // bytes beyond snaplen (expected, not an error)
+  uint64_t parser_resyncs = 0;                // times a parser lost framing and resynchronised
+  uint64_t parser_discarded_bytes = 0;        // bytes skipped while resynchronising
+  uint64_t unanswered_requests = 0;           // requests dropped without a response
+  uint64_t orphan_responses = 0;              // responses with no request to pair with
+  // Parse errors by protocol (exported as traffic_analyzer_parse_errors_total{protocol=...}).
+  uint64_t http1_parse_errors = 0;
+  uint64_t connections_evicted = 0;  // evicted at max_connections
+  uint64_t connections_expired = 0;  // dropped after idle_timeout_ns
+  uint64_t connections_tracked = 0;  // gauge: currently tracked
+  uint64_t exchanges = 0;            // HTTP exchanges reported
+};
+
+class Analyzer {
+ public:
+  Analyzer(AnalyzerConfig config, ExchangeSink& sink);
+  ~Analyzer();
+  Analyzer(const Analyzer&) = delete;
+  Analyzer& operator=(const Analyzer&) = delete;
+
+  void OnConnOpen(const ConnOpenEvent& ev);
+  void OnSegment(const SegmentEvent& ev);
+  void OnConnClose(const ConnCloseEvent& ev);
+  // Advances the analyzer's notion of time (same clock as the events): expires idle
+  // connections. Callers invoke it periodically; time never comes from a clock of our own.
+  void AdvanceTime(uint64_t now_ns);
+
+  const AnalyzerStats& stats() const;
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace ta::analyzer

@@ -1,0 +1,66 @@
+// Events the analyzer consumes. They are the analyzer's own domain types, independent of how
+// they were captured: agent/bpf_events.h converts ring buffer records (bpf/ta_abi.h) into them,
+// analyzer/capture/packet_decoder.h converts raw packets from a pcap into them. Timestamps are
+// nanoseconds on whatever clock the source uses (CLOCK_MONOTONIC live, pcap time in replay);
+// the analyzer only ever subtracts them.
+#pragma once
+
+#include <array>
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <span>
+#include <string>
+
+namespace ta::analyzer {
+
+enum class Direction : uint8_t {
+  kClientToServer = 0,  // requests
+  kServerToClient = 1,  // responses
+};
+
+// Canonical flow key: both directions of one connection have the same key. IPv4 addresses use
+// the first 4 bytes of the arrays, the rest is zero.
+struct FlowKey {
+  std::array<uint8_t, 16> client_addr{};
+  std::array<uint8_t, 16> server_addr{};
+  uint16_t client_port = 0;
+  uint16_t server_port = 0;
+  uint8_t family = 0;  // 2 = IPv4, 10 = IPv6
+
+  bool operator==(const FlowKey&) const = default;
+  std::string ToString() const;  // "198.18.0.1:40000 -> 198.18.0.2:80"
+};
+
+struct FlowKeyHash {
+  size_t operator()(const FlowKey& k) const noexcept;
+};
+
+struct ConnOpenEvent {
+  FlowKey flow;
+  uint64_t ts_ns = 0;
+  bool mid_stream = false;  // first seen carrying payload, without a SYN
+};
+
+struct ConnCloseEvent {
+  FlowKey flow;
+  uint64_t ts_ns = 0;
+  bool reset = false;
+  std::array<uint64_t, 2> bytes{};    // payload bytes per Direction
+  std::array<uint64_t, 2> packets{};  // packets per Direction
+};
+
+// One TCP segment's payload (or a GSO super-segment). `captured` holds the first bytes of the
+// payload (min(wire_len, snaplen)); bytes [captured.size(), wire_len) exist on the wire but were
+// not captured, and the reassembler reports them as a gap of known length.
+struct SegmentEvent {
+  FlowKey flow;
+  Direction dir = Direction::kClientToServer;
+  uint32_t seq = 0;       // sequence number of the first payload byte
+  uint32_t wire_len = 0;  // payload bytes on the wire
+  uint64_t ts_ns = 0;
+  uint8_t tcp_flags = 0;
+  std::span<const uint8_t> captured;
+};
+
+}  // namespace ta::analyzer

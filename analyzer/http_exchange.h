@@ -1,0 +1,40 @@
+// What the analyzer reports for each completed request/response pair, and the sink it reports
+// to. The agent turns these into Prometheus metrics; tests collect them directly.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+
+#include "analyzer/events.h"
+
+namespace ta::analyzer {
+
+struct HttpExchange {
+  FlowKey flow;
+  std::string method;            // "GET", ... ; non-standard methods become "_OTHER" (OTel)
+  std::string route;             // templated, bounded cardinality (see routes/)
+  uint16_t status = 0;           // final (non-1xx) status code
+  std::string protocol_version;  // "1.0", "1.1" (later "2")
+  std::string scheme;            // "http" (tc path) or "https" (TLS uprobes, later)
+  uint64_t request_start_ns = 0;  // timestamp of the segment with the request's first byte
+  uint64_t response_end_ns = 0;   // timestamp of the segment with the response's last byte
+  // Body sizes as transferred (Content-Length, or the decoded sum of chunk sizes). Empty when
+  // the framing could not be followed (e.g. chunk headers fell into an uncaptured gap).
+  std::optional<uint64_t> request_body_bytes;
+  std::optional<uint64_t> response_body_bytes;
+
+  double DurationSeconds() const {
+    return response_end_ns > request_start_ns
+               ? static_cast<double>(response_end_ns - request_start_ns) / 1e9
+               : 0.0;
+  }
+};
+
+class ExchangeSink {
+ public:
+  virtual ~ExchangeSink() = default;
+  virtual void OnHttpExchange(const HttpExchange& exchange) = 0;
+};
+
+}  // namespace ta::analyzer

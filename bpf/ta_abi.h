@@ -1,0 +1,140 @@
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+/*
+ * ta_abi.h - the kernel/user contract of traffic-analyzer.
+ *
+ * Every struct that crosses the ring buffer or lives in a map that userspace reads or writes is
+ * declared here, once, with fixed-width types and explicit padding, so the BPF side (clang
+ * -target bpf, vmlinux.h) and the C++ side (linux/types.h) agree byte for byte. The C++ side
+ * checks the layout with static_assert (agent/bpf_events.h); never redeclare these by hand.
+ *
+ * Changing a struct here is an ABI change between the BPF object and the daemon built from the
+ * same tree; they always ship together, so there is no versioning beyond TA_ABI_VERSION, which
+ * the daemon checks against the value baked into the object's .rodata.
+ */
+#ifndef TA_ABI_H
+#define TA_ABI_H
+
+#ifndef __VMLINUX_H__
+#include <linux/types.h>
+#endif
+
+#define TA_ABI_VERSION 1
+
+/* Largest snaplen the datapath supports; config.snaplen must be <= this. A payload event
+ * carries min(payload length, snaplen) bytes; the remainder is still accounted for in
+ * sequence space (payload_len), so parsers can skip it without losing framing. */
+#define TA_MAX_SNAPLEN 4096
+
+/* Address families as the kernel numbers them (AF_INET, AF_INET6). */
+#define TA_AF_INET 2
+#define TA_AF_INET6 10
+
+enum ta_event_kind {
+	TA_EV_CONN_OPEN = 1,  /* first packet of a flow seen (SYN, or payload mid-stream) */
+	TA_EV_CONN_CLOSE = 2, /* RST, or FIN seen from both sides */
+	TA_EV_PAYLOAD = 3,    /* one skb's worth of TCP payload on a watched flow */
+	/* reserved for later programs: TLS plaintext (uprobes), XDP verdicts */
+};
+
+/* Direction relative to the service: the server side of a flow is the watched port. */
+enum ta_direction {
+	TA_DIR_CLIENT_TO_SERVER = 0, /* requests */
+	TA_DIR_SERVER_TO_CLIENT = 1, /* responses */
+};
+
+/* Where the tc program saw the packet. */
+enum ta_tc_point {
+	TA_TC_INGRESS = 0,
+	TA_TC_EGRESS = 1,
+};
+
+/* Canonical, direction-independent flow key: both directions of a connection map to the same
+ * key. IPv4 addresses occupy the first 4 bytes of the 16-byte fields, the rest is zero.
+ * Ports are in host byte order. */
+struct ta_flow_key {
+	__u8 client_addr[16];
+	__u8 server_addr[16];
+	__u16 client_port;
+	__u16 server_port;
+	__u8 family; /* TA_AF_INET or TA_AF_INET6 */
+	__u8 pad[3];
+};
+
+/* Common prefix of every ring buffer record. */
+struct ta_event_header {
+	__u64 ts_ns;   /* bpf_ktime_get_ns(): CLOCK_MONOTONIC */
+	__u32 ifindex; /* interface the packet was seen on */
+	__u8 kind;     /* enum ta_event_kind */
+	__u8 dir;      /* enum ta_direction */
+	__u8 tc_point; /* enum ta_tc_point */
+	__u8 pad;
+};
+
+/* ta_conn_event.flags and ta_conn_state.flags */
+#define TA_CONN_F_SYN_SEEN (1u << 0)    /* the flow started with a SYN we saw */
+#define TA_CONN_F_MID_STREAM (1u << 1)  /* first seen with payload, no SYN: joined mid-way */
+#define TA_CONN_F_RESET (1u << 2)       /* closed by RST */
+#define TA_CONN_F_FIN_C2S (1u << 3)     /* client sent FIN */
+#define TA_CONN_F_FIN_S2C (1u << 4)     /* server sent FIN */
+
+/* TA_EV_CONN_OPEN and TA_EV_CONN_CLOSE. Counters are totals for the flow at the time of the
+ * event (all zero for an open event except the packet that opened it). */
+struct ta_conn_event {
+	struct ta_event_header hdr;
+	struct ta_flow_key key;
+	__u64 first_seen_ns;
+	__u64 bytes[2];   /* payload bytes, indexed by enum ta_direction */
+	__u64 packets[2]; /* packets, indexed by enum ta_direction */
+	__u32 flags;      /* TA_CONN_F_* */
+	__u32 pad;
+};
+
+/* TA_EV_PAYLOAD: fixed part, followed by cap_len bytes of payload in data[]. The record is
+ * reserved in a size class >= sizeof(struct ta_payload_event) + cap_len, so consumers must use
+ * cap_len, never the record size, to find the end of the data. */
+struct ta_payload_event {
+	struct ta_event_header hdr;
+	struct ta_flow_key key;
+	__u32 seq;         /* TCP sequence number of the first payload byte */
+	__u32 payload_len; /* payload bytes in this skb (may exceed cap_len; GSO may exceed MSS) */
+	__u16 cap_len;     /* bytes captured into data[] = min(payload_len, snaplen) */
+	__u8 tcp_flags;    /* raw TCP flags byte (FIN=0x01 SYN=0x02 RST=0x04 PSH=0x08 ACK=0x10) */
+	__u8 pad[5];
+	__u8 data[];
+};
+
+/* Per-connection state in the LRU hash `ta_conns`, keyed by struct ta_flow_key. */
+struct ta_conn_state {
+	__u64 first_seen_ns;
+	__u64 last_seen_ns;
+	__u64 bytes[2];
+	__u64 packets[2];
+	__u64 syn_ns;    /* client SYN timestamp, 0 if not seen */
+	__u64 synack_ns; /* server SYN-ACK timestamp, 0 if not seen */
+	__u32 flags;     /* TA_CONN_F_* */
+	__u32 pad;
+};
+
+/* The set of watched ports: a 65536-bit bitmap in a single-entry array map `ta_ports`, so the
+ * datapath pays one map lookup and a bit test whatever the number of ports. */
+struct ta_port_set {
+	__u64 bits[65536 / 64];
+};
+
+/* Per-CPU counters in the array map `ta_stats`, indexed by enum ta_stat. Userspace sums over
+ * CPUs. Every place the datapath can lose or skip something has a counter here. */
+enum ta_stat {
+	TA_STAT_PACKETS = 0,             /* TCP packets on a watched port */
+	TA_STAT_PAYLOAD_EVENTS,          /* payload events submitted */
+	TA_STAT_CONN_EVENTS,             /* open/close events submitted */
+	TA_STAT_RINGBUF_DROP_PAYLOAD,    /* ring buffer reserve failed for a payload event */
+	TA_STAT_RINGBUF_DROP_CONN,       /* ring buffer reserve failed for an open/close event */
+	TA_STAT_CONN_UPDATE_FAILED,      /* conn table insert failed */
+	TA_STAT_MALFORMED,               /* truncated or malformed L2/L3/L4 headers */
+	TA_STAT_IPV6_EXT_UNSUPPORTED,    /* IPv6 extension chain we do not walk (ESP, too deep) */
+	TA_STAT_FRAGMENTS,               /* IP fragments (not reassembled; skipped) */
+	TA_STAT_PAYLOAD_LOAD_FAILED,     /* bpf_skb_load_bytes failed on payload */
+	TA_STAT_MAX,
+};
+
+#endif /* TA_ABI_H */

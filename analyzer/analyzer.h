@@ -25,6 +25,9 @@ struct AnalyzerConfig {
   // TCP reassembly bounds, per connection direction.
   uint32_t max_reorder_bytes = 256 * 1024;  // out-of-order bytes held before declaring a gap
   uint32_t max_reorder_segments = 64;
+  // A hole in sequence space older than this (event time) is declared a gap, so a segment lost
+  // before the capture point (or dropped at a full ring buffer) never wedges a quiet connection.
+  uint64_t reorder_timeout_ns = 1'000'000'000;
   // HTTP/1.1 parser bounds.
   uint32_t max_header_bytes = 64 * 1024;  // a request/response head larger than this is invalid
   uint32_t max_pipelined_requests = 128;  // unanswered requests kept per connection
@@ -54,16 +57,16 @@ struct AnalyzerStats {
   uint64_t exchanges = 0;            // HTTP exchanges reported
 };
 
-class Analyzer {
+class Analyzer final : public EventConsumer {
  public:
   Analyzer(AnalyzerConfig config, ExchangeSink& sink);
   ~Analyzer();
   Analyzer(const Analyzer&) = delete;
   Analyzer& operator=(const Analyzer&) = delete;
 
-  void OnConnOpen(const ConnOpenEvent& ev);
-  void OnSegment(const SegmentEvent& ev);
-  void OnConnClose(const ConnCloseEvent& ev);
+  void OnConnOpen(const ConnOpenEvent& ev) override;
+  void OnSegment(const SegmentEvent& ev) override;
+  void OnConnClose(const ConnCloseEvent& ev) override;
   // Advances the analyzer's notion of time (same clock as the events): expires idle
   // connections. Callers invoke it periodically; time never comes from a clock of our own.
   void AdvanceTime(uint64_t now_ns);

@@ -63,4 +63,14 @@ struct SegmentEvent {
   std::span<const uint8_t> captured;
 };
 
+// Anything that takes the event stream: the Analyzer, and test recorders. Both capture paths
+// (ring buffer, pcap replay) deliver through this one interface, in arrival order.
+class EventConsumer {
+ public:
+  virtual ~EventConsumer() = default;
+  virtual void OnConnOpen(const ConnOpenEvent& ev) = 0;
+  virtual void OnSegment(const SegmentEvent& ev) = 0;
+  virtual void OnConnClose(const ConnCloseEvent& ev) = 0;
+};
+
 }  // namespace ta::analyzer

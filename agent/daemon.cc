@@ -1,0 +1,186 @@
+#include "agent/daemon.h"
+
+#include <bpf/libbpf.h>
+#include <signal.h>
+
+#include <atomic>
+#include <chrono>
+#include <ctime>
+#include <fmt/format.h>
+#include <fmt/ranges.h>
+#include <spdlog/spdlog.h>
+
+#include "agent/bpf_events.h"
+#include "agent/interfaces.h"
+#include "agent/metrics.h"
+#include "agent/prereq.h"
+#include "agent/tc_capture.h"
+#include "analyzer/analyzer.h"
+
+namespace ta::agent {
+namespace {
+
+std::atomic<bool> g_stop{false};
+
+void OnSignal(int) { g_stop.store(true); }
+
+// No SA_RESTART: a signal interrupts epoll_wait inside ring_buffer__poll with EINTR, so
+// shutdown does not wait for the poll timeout.
+void InstallSignalHandlers() {
+  struct sigaction sa {};
+  sa.sa_handler = OnSignal;
+  sigemptyset(&sa.sa_mask);
+  sigaction(SIGINT, &sa, nullptr);
+  sigaction(SIGTERM, &sa, nullptr);
+  signal(SIGPIPE, SIG_IGN);
+}
+
+uint64_t MonotonicNs() {
+  timespec ts{};
+  clock_gettime(CLOCK_MONOTONIC, &ts);  // the clock bpf_ktime_get_ns() reads
+  return static_cast<uint64_t>(ts.tv_sec) * 1'000'000'000ull + static_cast<uint64_t>(ts.tv_nsec);
+}
+
+// Everything the ring buffer callback needs.
+struct PollContext {
+  analyzer::Analyzer* analyzer;
+  RecordDecodeStats decode_stats;
+};
+
+int OnRecord(void* ctx, void* data, size_t size) {
+  auto* pc = static_cast<PollContext*>(ctx);
+  DeliverRecord({static_cast<const uint8_t*>(data), size}, *pc->analyzer, pc->decode_stats);
+  return 0;
+}
+
+// Logs kernel-side losses at most once per interval, with the count since the last message.
+class DropReporter {
+ public:
+  void Report(const KernelStats& stats, std::chrono::steady_clock::time_point now) {
+    uint64_t dropped = stats[TA_STAT_RINGBUF_DROP_PAYLOAD] + stats[TA_STAT_RINGBUF_DROP_CONN];
+    uint64_t conn_failed = stats[TA_STAT_CONN_UPDATE_FAILED];
+    if (now - last_ < kInterval) return;
+    if (dropped > reported_dropped_) {
+      spdlog::warn("ring buffer full: {} events dropped in the last {}s; the analyzer fell behind "
+                   "the kernel. Raise ringbuf_size, lower snaplen, or watch fewer ports",
+                   dropped - reported_dropped_,
+                   std::chrono::duration_cast<std::chrono::seconds>(now - last_).count());
+    }
+    if (conn_failed > reported_conn_failed_) {
+      spdlog::warn("map update failed: ta_conns, {} times (CAP_BPF missing or map full); raise "
+                   "connections.max",
+                   conn_failed - reported_conn_failed_);
+    }
+    reported_dropped_ = dropped;
+    reported_conn_failed_ = conn_failed;
+    last_ = now;
+  }
+
+ private:
+  static constexpr std::chrono::seconds kInterval{10};
+  std::chrono::steady_clock::time_point last_{};
+  uint64_t reported_dropped_ = 0;
+  uint64_t reported_conn_failed_ = 0;
+};
+
+}  // namespace
+
+int RunDaemon(const Config& config) {
+  InstallLibbpfLogger(config.log.level <= spdlog::level::debug);
+  InstallSignalHandlers();
+
+  auto prereq = CheckPrerequisites();
+  if (!prereq) {
+    spdlog::critical("cannot start: {}", prereq.error().ToString());
+    return 1;
+  }
+  for (const auto& note : prereq->notes) spdlog::info("{}", note);
+  spdlog::info("kernel {}: ring buffer, BTF and tc BPF available", prereq->kernel_release);
+
+  std::vector<std::string> interfaces = config.interfaces;
+  if (interfaces.empty()) {
+    auto def = DefaultRouteInterface();
+    if (!def) {
+      spdlog::critical("cannot start: {}", def.error().ToString());
+      return 1;
+    }
+    interfaces.push_back(*def);
+    spdlog::info("interfaces not set: watching {}, the default route's interface", *def);
+  }
+
+  auto capture = TcCapture::Load({.ports = config.ports,
+                                  .snaplen = config.snaplen,
+                                  .ringbuf_size = config.ringbuf_size,
+                                  .max_connections = config.connections.max});
+  if (!capture) {
+    spdlog::critical("cannot start: {}", capture.error().ToString());
+    return 1;
+  }
+
+  Metrics metrics;
+  analyzer::Analyzer analyzer(config.ToAnalyzerConfig(), metrics);
+  PollContext poll_ctx{&analyzer, {}};
+  ring_buffer* rb = ring_buffer__new((*capture)->ringbuf_fd(), OnRecord, &poll_ctx, nullptr);
+  if (rb == nullptr) {
+    spdlog::critical("cannot start: creating the ring buffer reader failed: {}",
+                     std::strerror(errno));
+    return 1;
+  }
+  std::unique_ptr<ring_buffer, decltype(&ring_buffer__free)> rb_owner(rb, ring_buffer__free);
+
+  for (const auto& ifname : interfaces) {
+    if (auto r = (*capture)->Attach(ifname); !r) {
+      spdlog::critical("cannot start: {}", r.error().ToString());
+      return 1;  // capture's destructor detaches what was attached
+    }
+    spdlog::info("attached tc ingress+egress on {}{}", ifname,
+                 (*capture)->attachments().back()->created_qdisc() ? " (created clsact qdisc)"
+                                                                   : "");
+  }
+
+  // /metrics goes up only once capture is live, so a scrape that answers reflects traffic.
+  auto exposer = StartExposer(config.metrics.listen, metrics.registry());
+  if (!exposer) {
+    spdlog::critical("cannot start: {}", exposer.error().ToString());
+    return 1;
+  }
+  spdlog::info("watching ports {} on {}; metrics on http://{}/metrics", config.ports,
+               fmt::join(interfaces, ","), config.metrics.listen);
+
+  DropReporter drops;
+  auto next_housekeeping = std::chrono::steady_clock::now();
+  int exit_code = 0;
+  auto housekeeping = [&] {
+    analyzer.AdvanceTime(MonotonicNs());
+    metrics.UpdateAnalyzerStats(analyzer.stats());
+    metrics.UpdateDecodeStats(poll_ctx.decode_stats.truncated + poll_ctx.decode_stats.unknown_kind);
+    if (auto ks = (*capture)->ReadStats(); ks) {
+      metrics.UpdateKernelStats(*ks);
+      drops.Report(*ks, std::chrono::steady_clock::now());
+    } else {
+      spdlog::warn("{}", ks.error().ToString());
+    }
+  };
+  while (!g_stop.load()) {
+    int n = ring_buffer__poll(rb, 100 /* ms */);
+    if (n < 0 && n != -EINTR) {
+      spdlog::error("ring buffer poll failed: {}; shutting down", std::strerror(-n));
+      exit_code = 2;
+      break;
+    }
+    auto now = std::chrono::steady_clock::now();
+    if (now >= next_housekeeping) {
+      housekeeping();
+      next_housekeeping = now + std::chrono::seconds(1);
+    }
+  }
+
+  spdlog::info("shutting down: detaching from {}", fmt::join(interfaces, ","));
+  (*capture)->DetachAll();
+  // Whatever the kernel submitted before the detach is still analysed and counted.
+  ring_buffer__consume(rb);
+  housekeeping();
+  return exit_code;
+}
+
+}  // namespace ta::agent

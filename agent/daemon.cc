@@ -1,6 +1,7 @@
 #include "agent/daemon.h"
 
 #include <bpf/libbpf.h>
+#include <prometheus/exposer.h>
 #include <signal.h>
 
 #include <atomic>

@@ -114,14 +114,14 @@ Result<int> CountTcFilters(int ifindex, uint32_t parent) {
         return count;
       }
       if (nh->nlmsg_type == NLMSG_ERROR) {
-        auto* err = static_cast<nlmsgerr*>(NLMSG_DATA(nh));
+        auto* err = reinterpret_cast<nlmsgerr*>(reinterpret_cast<char*>(nh) + NLMSG_HDRLEN);
         close(fd);
         if (err->error == -ENOENT || err->error == -EINVAL) return 0;  // no qdisc: no filters
         return ErrnoError("netlink RTM_GETTFILTER", -err->error);
       }
       if (nh->nlmsg_type == RTM_NEWTFILTER) {
         // A dump lists each filter, plus one entry per filter chain head (handle 0).
-        auto* tc = static_cast<tcmsg*>(NLMSG_DATA(nh));
+        auto* tc = reinterpret_cast<tcmsg*>(reinterpret_cast<char*>(nh) + NLMSG_HDRLEN);
         if (tc->tcm_handle != 0) ++count;
       }
     }

@@ -43,7 +43,9 @@ struct AnalyzerStats {
   uint64_t events_segment = 0;
   // Loss by stage (exported as traffic_analyzer_events_lost_total{stage=...}).
   uint64_t reassembly_gap_bytes = 0;          // bytes never seen (lost or out of window)
-  uint64_t reassembly_overflow_segments = 0;  // out-of-order segments dropped at the bound
+  // Out-of-order segments that overflowed the reorder buffer: each forced the oldest hole(s) to
+  // be given up early (their bytes count in reassembly_gap_bytes) instead of dropping data.
+  uint64_t reassembly_overflow_segments = 0;
   uint64_t uncaptured_bytes = 0;              // bytes beyond snaplen (expected, not an error)
   uint64_t parser_resyncs = 0;                // times a parser lost framing and resynchronised
   uint64_t parser_discarded_bytes = 0;        // bytes skipped while resynchronising
@@ -51,6 +53,10 @@ struct AnalyzerStats {
   uint64_t orphan_responses = 0;              // responses with no request to pair with
   // Parse errors by protocol (exported as traffic_analyzer_parse_errors_total{protocol=...}).
   uint64_t http1_parse_errors = 0;
+  // HTTP/1.x messages cut short by the end of the connection (close, eviction, expiry).
+  uint64_t http1_truncated_messages = 0;
+  // Requests whose route became the overflow route (max_routes_per_port reached).
+  uint64_t route_overflows = 0;
   uint64_t connections_evicted = 0;  // evicted at max_connections
   uint64_t connections_expired = 0;  // dropped after idle_timeout_ns
   uint64_t connections_tracked = 0;  // gauge: currently tracked

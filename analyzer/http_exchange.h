@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <string_view>
 
 #include "analyzer/events.h"
 
@@ -30,6 +31,18 @@ struct HttpExchange {
                : 0.0;
   }
 };
+
+// The method as OpenTelemetry's http.request.method reports it: the methods of RFC 9110 §9 and
+// PATCH (RFC 5789) as they are (methods are case-sensitive), anything else "_OTHER", so a client
+// cannot inflate metric cardinality.
+inline std::string_view NormalizeMethod(std::string_view method) {
+  static constexpr std::string_view kKnown[] = {"GET",     "HEAD",    "POST",  "PUT",  "DELETE",
+                                                "CONNECT", "OPTIONS", "TRACE", "PATCH"};
+  for (std::string_view known : kKnown) {
+    if (method == known) return known;
+  }
+  return "_OTHER";
+}
 
 class ExchangeSink {
  public:

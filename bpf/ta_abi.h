@@ -25,6 +25,12 @@
  * sequence space (payload_len), so parsers can skip it without losing framing. */
 #define TA_MAX_SNAPLEN 4096
 
+/* IPv6 extension headers the parsers walk before giving up (TA_STAT_IPV6_EXT_UNSUPPORTED).
+ * RFC 8200 section 4.1 recommends at most hop-by-hop, destination options, routing, fragment,
+ * AH and a second destination options header before the upper layer: six. Shared by
+ * bpf/parse.bpf.h and analyzer/capture/packet_decoder.cc. */
+#define TA_IPV6_MAX_EXT_HDRS 6
+
 /* Address families as the kernel numbers them (AF_INET, AF_INET6). */
 #define TA_AF_INET 2
 #define TA_AF_INET6 10
@@ -100,7 +106,14 @@ struct ta_payload_event {
 	__u16 cap_len;     /* bytes captured into data[] = min(payload_len, snaplen) */
 	__u8 tcp_flags;    /* raw TCP flags byte (FIN=0x01 SYN=0x02 RST=0x04 PSH=0x08 ACK=0x10) */
 	__u8 pad[5];
+#if defined(__cplusplus)
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wpedantic" /* flexible array members are C99, not ISO C++ */
+#endif
 	__u8 data[];
+#if defined(__cplusplus)
+#pragma GCC diagnostic pop
+#endif
 };
 
 /* Per-connection state in the LRU hash `ta_conns`, keyed by struct ta_flow_key. */
@@ -109,10 +122,12 @@ struct ta_conn_state {
 	__u64 last_seen_ns;
 	__u64 bytes[2];
 	__u64 packets[2];
-	__u64 syn_ns;    /* client SYN timestamp, 0 if not seen */
-	__u64 synack_ns; /* server SYN-ACK timestamp, 0 if not seen */
-	__u32 flags;     /* TA_CONN_F_* */
-	__u32 pad;
+	__u64 syn_ns;     /* client SYN timestamp, 0 if not seen */
+	__u64 synack_ns;  /* server SYN-ACK timestamp, 0 if not seen */
+	__u32 flags;      /* TA_CONN_F_* */
+	__u32 client_isn; /* sequence number of the client SYN (valid with TA_CONN_F_SYN_SEEN): a
+			   * SYN with another ISN on the same key is a new connection reusing
+			   * the 4-tuple, so the stale entry is closed and replaced */
 };
 
 /* The set of watched ports: a 65536-bit bitmap in a single-entry array map `ta_ports`, so the
@@ -132,8 +147,9 @@ enum ta_stat {
 	TA_STAT_CONN_UPDATE_FAILED,      /* conn table insert failed */
 	TA_STAT_MALFORMED,               /* truncated or malformed L2/L3/L4 headers */
 	TA_STAT_IPV6_EXT_UNSUPPORTED,    /* IPv6 extension chain we do not walk (ESP, too deep) */
-	TA_STAT_FRAGMENTS,               /* IP fragments (not reassembled; skipped) */
-	TA_STAT_PAYLOAD_LOAD_FAILED,     /* bpf_skb_load_bytes failed on payload */
+	TA_STAT_FRAGMENTS,               /* IPv4/IPv6 fragments of any protocol (not reassembled;
+					  * skipped); IPv6 atomic fragments are whole packets */
+	TA_STAT_PAYLOAD_LOAD_FAILED,     /* bpf_skb_load_bytes failed on payload (event sent, cap 0) */
 	TA_STAT_MAX,
 };
 

@@ -1,0 +1,490 @@
+#include "agent/config.h"
+
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <array>
+#include <bit>
+#include <cerrno>
+#include <charconv>
+#include <cstring>
+#include <initializer_list>
+#include <map>
+#include <optional>
+#include <utility>
+
+#include <yaml-cpp/yaml.h>
+
+#include "ta_abi.h"
+
+namespace ta::agent {
+
+static_assert(ConfigLimits::kMaxSnaplen == TA_MAX_SNAPLEN,
+              "snaplen's upper bound is what the datapath supports");
+
+namespace {
+
+// Thrown inside the parser only and turned into an Error at ParseConfig's boundary: exceptions
+// are acceptable at config load (STYLE.md), and they keep each check to one line.
+struct ConfigError {
+  std::string message;
+};
+
+// spdlog's level names, in spdlog's order.
+constexpr std::array<std::pair<std::string_view, spdlog::level::level_enum>, 7> kLogLevels = {{
+    {"trace", spdlog::level::trace},
+    {"debug", spdlog::level::debug},
+    {"info", spdlog::level::info},
+    {"warn", spdlog::level::warn},
+    {"error", spdlog::level::err},
+    {"critical", spdlog::level::critical},
+    {"off", spdlog::level::off},
+}};
+
+std::string Join(std::initializer_list<std::string_view> items) {
+  std::string out;
+  for (std::string_view item : items) {
+    if (!out.empty()) out += ", ";
+    out += item;
+  }
+  return out;
+}
+
+std::string ChildPath(std::string_view parent, std::string_view key) {
+  if (parent.empty()) return std::string(key);
+  return std::string(parent) + "." + std::string(key);
+}
+
+std::string IndexPath(std::string_view parent, size_t index) {
+  return std::string(parent) + "[" + std::to_string(index) + "]";
+}
+
+bool IsQuoted(const YAML::Node& node) { return node.Tag() == "!"; }
+
+// How a value reads in an error message.
+std::string Describe(const YAML::Node& node) {
+  switch (node.Type()) {
+    case YAML::NodeType::Null:
+    case YAML::NodeType::Undefined:
+      return "an empty value";
+    case YAML::NodeType::Sequence:
+      return "a list";
+    case YAML::NodeType::Map:
+      return "a map";
+    case YAML::NodeType::Scalar:
+      if (IsQuoted(node)) return "the string \"" + node.Scalar() + "\"";
+      return "'" + node.Scalar() + "'";
+  }
+  return "an unknown value";
+}
+
+bool IsAbsent(const YAML::Node& node) { return !node.IsDefined() || node.IsNull(); }
+
+// Linux's dev_valid_name() (net/core/dev.c): 1..IFNAMSIZ-1 bytes, not "." or "..", no '/',
+// ':' or whitespace.
+std::optional<std::string> InterfaceNameProblem(std::string_view name) {
+  constexpr size_t kIfNameMax = 15;  // IFNAMSIZ (16) minus the terminating NUL
+  if (name.empty()) return "is empty";
+  if (name.size() > kIfNameMax) return "is longer than 15 characters (IFNAMSIZ)";
+  if (name == "." || name == "..") return "is not a valid interface name";
+  for (char c : name) {
+    if (c == '/' || c == ':' || c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\v' ||
+        c == '\f') {
+      return "contains '/', ':' or whitespace, which interface names cannot";
+    }
+  }
+  return std::nullopt;
+}
+
+// A route pattern: an absolute path whose segments are literals or a whole-segment "{name}"
+// placeholder (which matches exactly one segment). Query and fragment are never part of a route.
+std::optional<std::string> RoutePatternProblem(std::string_view pattern) {
+  if (pattern.empty() || pattern.front() != '/') return "must start with '/'";
+  for (char c : pattern) {
+    if (c == '?' || c == '#') return "must not contain '?' or '#' (routes are paths only)";
+    if (c == ' ' || c == '\t' || c == '\n' || c == '\r') return "must not contain whitespace";
+  }
+  size_t start = 1;
+  while (start <= pattern.size()) {
+    size_t end = pattern.find('/', start);
+    if (end == std::string_view::npos) end = pattern.size();
+    std::string_view segment = pattern.substr(start, end - start);
+    bool has_brace = segment.find_first_of("{}") != std::string_view::npos;
+    if (has_brace) {
+      bool placeholder =
+          segment.size() >= 3 && segment.front() == '{' && segment.back() == '}' &&
+          segment.substr(1, segment.size() - 2).find_first_of("{}") == std::string_view::npos;
+      if (!placeholder) {
+        return "has segment '" + std::string(segment) +
+               "'; a placeholder must be a whole segment such as '{id}'";
+      }
+    }
+    start = end + 1;
+  }
+  return std::nullopt;
+}
+
+class ConfigParser {
+ public:
+  explicit ConfigParser(std::string_view source) : source_(source) {}
+
+  Config Parse(const YAML::Node& root) {
+    Config config;
+    if (IsAbsent(root)) return config;  // an empty file: all defaults
+    if (!root.IsMap()) {
+      Fail(root, "expected a map of settings at the top level, got " + Describe(root));
+    }
+    CheckKeys(root, "",
+              {"connections", "interfaces", "log", "metrics", "ports", "ringbuf_size", "routes",
+               "snaplen"});
+    ParseInterfaces(root["interfaces"], config);
+    ParsePorts(root["ports"], config);
+    ParseUint(root["snaplen"], "snaplen", ConfigLimits::kMinSnaplen, ConfigLimits::kMaxSnaplen,
+              config.snaplen);
+    ParseRingbufSize(root["ringbuf_size"], config);
+    ParseConnections(root["connections"], config);
+    ParseRoutes(root["routes"], config);
+    ParseMetrics(root["metrics"], config);
+    ParseLog(root["log"], config);
+    return config;
+  }
+
+  [[noreturn]] void Fail(const YAML::Node& at, const std::string& message) const {
+    throw ConfigError{Locate(at.IsDefined() ? at.Mark() : YAML::Mark::null_mark()) + message};
+  }
+
+  std::string Locate(const YAML::Mark& mark) const {
+    std::string out(source_);
+    if (!mark.is_null()) {
+      out += ":" + std::to_string(mark.line + 1) + ":" + std::to_string(mark.column + 1);
+    }
+    return out + ": ";
+  }
+
+ private:
+  // Every key of `map` must be one of `known`, and appear once.
+  void CheckKeys(const YAML::Node& map, std::string_view path,
+                 std::initializer_list<std::string_view> known) const {
+    std::map<std::string, YAML::Mark> seen;
+    for (const auto& entry : map) {
+      const YAML::Node key = entry.first;
+      if (!key.IsScalar()) {
+        Fail(key, "keys must be plain names, got " + Describe(key) +
+                      (path.empty() ? std::string(" at the top level")
+                                    : " under '" + std::string(path) + "'"));
+      }
+      std::string full = ChildPath(path, key.Scalar());
+      if (std::find(known.begin(), known.end(), key.Scalar()) == known.end()) {
+        Fail(key, "unknown key '" + full + "' (known keys: " + Join(known) + ")");
+      }
+      auto [first, inserted] = seen.emplace(key.Scalar(), key.Mark());
+      if (!inserted) {
+        Fail(key, "duplicate key '" + full + "' (first at line " +
+                      std::to_string(first->second.line + 1) + ")");
+      }
+    }
+  }
+
+  // A section (a map of settings); empty means all its defaults.
+  bool Section(const YAML::Node& node, std::string_view path,
+               std::initializer_list<std::string_view> known) const {
+    if (IsAbsent(node)) return false;
+    if (!node.IsMap())
+      Fail(node, "'" + std::string(path) + "' must be a map, got " + Describe(node));
+    CheckKeys(node, path, known);
+    return true;
+  }
+
+  // An integer scalar (decimal, or hexadecimal with 0x) in [min, max].
+  uint64_t Integer(const YAML::Node& node, const std::string& path, uint64_t min,
+                   uint64_t max) const {
+    if (!node.IsScalar() || IsQuoted(node)) {
+      Fail(node, "'" + path + "' must be an integer, got " + Describe(node));
+    }
+    const std::string& text = node.Scalar();
+    std::string_view digits = text;
+    bool negative = false;
+    if (!digits.empty() && (digits.front() == '-' || digits.front() == '+')) {
+      negative = digits.front() == '-';
+      digits.remove_prefix(1);
+    }
+    int base = 10;
+    if (digits.size() > 2 && digits[0] == '0' && (digits[1] == 'x' || digits[1] == 'X')) {
+      base = 16;
+      digits.remove_prefix(2);
+    }
+    uint64_t value = 0;
+    auto [end, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), value, base);
+    bool all_digits = !digits.empty() && end == digits.data() + digits.size();
+    if (!all_digits || (ec != std::errc() && ec != std::errc::result_out_of_range)) {
+      Fail(node, "'" + path + "' must be an integer, got " + Describe(node));
+    }
+    if (ec == std::errc::result_out_of_range || (negative && value != 0) || value < min ||
+        value > max) {
+      Fail(node, "'" + path + "' is " + text + ", out of range " + std::to_string(min) + ".." +
+                     std::to_string(max));
+    }
+    return value;
+  }
+
+  template <typename T>
+  void ParseUint(const YAML::Node& node, const std::string& path, uint64_t min, uint64_t max,
+                 T& out) const {
+    if (IsAbsent(node)) return;
+    out = static_cast<T>(Integer(node, path, min, max));
+  }
+
+  std::string String(const YAML::Node& node, const std::string& path) const {
+    if (!node.IsScalar()) Fail(node, "'" + path + "' must be a string, got " + Describe(node));
+    return node.Scalar();
+  }
+
+  void RequireList(const YAML::Node& node, const std::string& path) const {
+    if (!node.IsSequence()) Fail(node, "'" + path + "' must be a list, got " + Describe(node));
+  }
+
+  void ParseInterfaces(const YAML::Node& node, Config& config) const {
+    if (IsAbsent(node)) return;
+    RequireList(node, "interfaces");
+    for (size_t i = 0; i < node.size(); ++i) {
+      std::string path = IndexPath("interfaces", i);
+      std::string name = String(node[i], path);
+      if (auto problem = InterfaceNameProblem(name)) {
+        Fail(node[i], "'" + path + "' ('" + name + "') " + *problem);
+      }
+      if (std::find(config.interfaces.begin(), config.interfaces.end(), name) !=
+          config.interfaces.end()) {
+        Fail(node[i], "'interfaces' lists '" + name + "' twice");
+      }
+      config.interfaces.push_back(std::move(name));
+    }
+  }
+
+  void ParsePorts(const YAML::Node& node, Config& config) const {
+    if (IsAbsent(node)) return;
+    RequireList(node, "ports");
+    if (node.size() == 0) Fail(node, "'ports' is empty; list at least one port to watch");
+    if (node.size() > ConfigLimits::kMaxPorts) {
+      Fail(node, "'ports' has " + std::to_string(node.size()) + " entries; at most " +
+                     std::to_string(ConfigLimits::kMaxPorts) + " are allowed");
+    }
+    config.ports.clear();
+    for (size_t i = 0; i < node.size(); ++i) {
+      auto port = static_cast<uint16_t>(Integer(node[i], IndexPath("ports", i), 1, 65535));
+      auto previous = std::find(config.ports.begin(), config.ports.end(), port);
+      if (previous != config.ports.end()) {
+        Fail(node[i], "'ports' lists " + std::to_string(port) + " twice (ports[" +
+                          std::to_string(previous - config.ports.begin()) + "] and ports[" +
+                          std::to_string(i) + "])");
+      }
+      config.ports.push_back(port);
+    }
+  }
+
+  void ParseRingbufSize(const YAML::Node& node, Config& config) const {
+    if (IsAbsent(node)) return;
+    uint64_t size =
+        Integer(node, "ringbuf_size", ConfigLimits::kMinRingbufSize, ConfigLimits::kMaxRingbufSize);
+    // The kernel requires a BPF ring buffer's size to be a power of two and a multiple of the
+    // page size (kernel/bpf/ringbuf.c, ringbuf_map_alloc); 64 KiB and up covers both.
+    if (!std::has_single_bit(size)) {
+      Fail(node, "'ringbuf_size' is " + node.Scalar() + ", must be a power of two (e.g. " +
+                     std::to_string(std::bit_ceil(size)) + ")");
+    }
+    config.ringbuf_size = static_cast<uint32_t>(size);
+  }
+
+  void ParseConnections(const YAML::Node& node, Config& config) const {
+    if (!Section(node, "connections", {"idle_timeout_seconds", "max"})) return;
+    ParseUint(node["max"], "connections.max", ConfigLimits::kMinConnections,
+              ConfigLimits::kMaxConnections, config.connections.max);
+    ParseUint(node["idle_timeout_seconds"], "connections.idle_timeout_seconds",
+              ConfigLimits::kMinIdleTimeoutSeconds, ConfigLimits::kMaxIdleTimeoutSeconds,
+              config.connections.idle_timeout_seconds);
+  }
+
+  void ParseRoutes(const YAML::Node& node, Config& config) const {
+    if (!Section(node, "routes", {"max_per_port", "patterns"})) return;
+    ParseUint(node["max_per_port"], "routes.max_per_port", ConfigLimits::kMinRoutesPerPort,
+              ConfigLimits::kMaxRoutesPerPort, config.routes.max_per_port);
+    const YAML::Node patterns = node["patterns"];
+    if (IsAbsent(patterns)) return;
+    RequireList(patterns, "routes.patterns");
+    for (size_t i = 0; i < patterns.size(); ++i) {
+      config.routes.patterns.push_back(ParsePattern(patterns[i], i, config));
+    }
+  }
+
+  analyzer::RoutePatternConfig ParsePattern(const YAML::Node& node, size_t index,
+                                            const Config& config) const {
+    std::string path = IndexPath("routes.patterns", index);
+    analyzer::RoutePatternConfig out;
+    if (!node.IsMap() && !node.IsScalar()) {
+      Fail(node, "'" + path + "' must be a string such as \"/api/users/{id}\" or a map " +
+                     "{port: 8080, pattern: \"/v1/items/{id}\"}, got " + Describe(node));
+    }
+    // Never assign one YAML::Node to another: yaml-cpp's operator= rewrites the node itself.
+    const YAML::Node pattern_node = node.IsMap() ? node["pattern"] : node;
+    const std::string pattern_path = node.IsMap() ? path + ".pattern" : path;
+    if (node.IsMap()) {
+      CheckKeys(node, path, {"pattern", "port"});
+      if (IsAbsent(pattern_node)) {
+        Fail(node, "'" + path + "' has no 'pattern'; write {port: 8080, pattern: \"/v1/{id}\"}");
+      }
+      const YAML::Node port = node["port"];
+      if (!IsAbsent(port)) {
+        out.port = static_cast<uint16_t>(Integer(port, path + ".port", 1, 65535));
+        if (std::find(config.ports.begin(), config.ports.end(), out.port) == config.ports.end()) {
+          Fail(port, "'" + path + ".port' is " + std::to_string(out.port) +
+                         ", which is not in 'ports'; the pattern would never match");
+        }
+      }
+    }
+    out.pattern = String(pattern_node, pattern_path);
+    if (auto problem = RoutePatternProblem(out.pattern)) {
+      Fail(pattern_node, "'" + pattern_path + "' ('" + out.pattern + "') " + *problem);
+    }
+    for (const auto& earlier : config.routes.patterns) {
+      if (earlier.port == out.port && earlier.pattern == out.pattern) {
+        Fail(node, "'" + path + "' repeats pattern '" + out.pattern + "'");
+      }
+    }
+    return out;
+  }
+
+  void ParseMetrics(const YAML::Node& node, Config& config) const {
+    if (!Section(node, "metrics", {"listen"})) return;
+    const YAML::Node listen = node["listen"];
+    if (IsAbsent(listen)) return;
+    std::string text = String(listen, "metrics.listen");
+    auto parsed = ParseListenAddress(text);
+    if (!parsed.ok()) Fail(listen, "'metrics.listen' is '" + text + "': " + parsed.error().message);
+    config.metrics.listen = std::move(text);
+  }
+
+  void ParseLog(const YAML::Node& node, Config& config) const {
+    if (!Section(node, "log", {"level"})) return;
+    const YAML::Node level = node["level"];
+    if (IsAbsent(level)) return;
+    std::string text = String(level, "log.level");
+    for (const auto& [name, value] : kLogLevels) {
+      if (name == text) {
+        config.log.level = value;
+        return;
+      }
+    }
+    Fail(level, "'log.level' is '" + text +
+                    "', expected one of trace, debug, info, warn, error, critical, off");
+  }
+
+  std::string_view source_;
+};
+
+// Whether the line of `mark` begins with a tab: yaml-cpp reports tab indentation as an
+// unhelpful "illegal map value".
+bool StartsWithTab(std::string_view text, const YAML::Mark& mark) {
+  if (mark.is_null()) return false;
+  size_t start = 0;
+  for (int line = 0; line < mark.line && start != std::string_view::npos; ++line) {
+    start = text.find('\n', start);
+    if (start != std::string_view::npos) ++start;
+  }
+  return start < text.size() && text[start] == '\t';
+}
+
+Result<Config> ParseFrom(std::string_view yaml_text, std::string_view source) {
+  ConfigParser parser(source);
+  try {
+    std::vector<YAML::Node> documents = YAML::LoadAll(std::string(yaml_text));
+    if (documents.size() > 1) {
+      return Error{0, std::string(source) + ": found " + std::to_string(documents.size()) +
+                          " YAML documents ('---'); a config file holds exactly one"};
+    }
+    return parser.Parse(documents.empty() ? YAML::Node() : documents.front());
+  } catch (const ConfigError& e) {
+    return Error{0, e.message};
+  } catch (const YAML::Exception& e) {
+    std::string message = parser.Locate(e.mark) + "invalid YAML: " + e.msg;
+    if (StartsWithTab(yaml_text, e.mark)) message += " (indent with spaces; YAML forbids tabs)";
+    return Error{0, message};
+  }
+}
+
+}  // namespace
+
+analyzer::AnalyzerConfig Config::ToAnalyzerConfig() const {
+  analyzer::AnalyzerConfig out;
+  out.route_patterns = routes.patterns;
+  out.max_routes_per_port = routes.max_per_port;
+  out.idle_timeout_ns = uint64_t{connections.idle_timeout_seconds} * 1'000'000'000;
+  out.max_connections = connections.max;
+  return out;
+}
+
+Result<Config> ParseConfig(std::string_view yaml_text) { return ParseFrom(yaml_text, "config"); }
+
+Result<Config> LoadConfig(const std::string& path) {
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return ErrnoError("cannot read config file '" + path + "'");
+  std::string text;
+  std::array<char, 4096> buf;
+  for (;;) {
+    ssize_t n = ::read(fd, buf.data(), buf.size());
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) {
+      int err = errno;
+      ::close(fd);
+      return ErrnoError("cannot read config file '" + path + "'", err);
+    }
+    if (n == 0) break;
+    text.append(buf.data(), static_cast<size_t>(n));
+  }
+  ::close(fd);
+  return ParseFrom(text, path);
+}
+
+Result<ListenAddress> ParseListenAddress(std::string_view text) {
+  constexpr std::string_view kExpected =
+      "expected IP:PORT with an IP address, e.g. 127.0.0.1:9100, 0.0.0.0:9100 or [::1]:9100";
+  ListenAddress out;
+  std::string_view port_text;
+  if (!text.empty() && text.front() == '[') {
+    size_t close = text.find(']');
+    if (close == std::string_view::npos || close + 1 >= text.size() || text[close + 1] != ':') {
+      return Error{0, std::string(kExpected)};
+    }
+    out.host = std::string(text.substr(1, close - 1));
+    out.ipv6 = true;
+    port_text = text.substr(close + 2);
+    in6_addr addr6;
+    if (::inet_pton(AF_INET6, out.host.c_str(), &addr6) != 1) {
+      return Error{0, "'" + out.host + "' is not an IPv6 address; " + std::string(kExpected)};
+    }
+  } else {
+    size_t colon = text.rfind(':');
+    if (colon == std::string_view::npos) return Error{0, std::string(kExpected)};
+    out.host = std::string(text.substr(0, colon));
+    port_text = text.substr(colon + 1);
+    if (out.host.find(':') != std::string::npos) {
+      return Error{0, "an IPv6 address must be written in brackets; " + std::string(kExpected)};
+    }
+    in_addr addr4;
+    if (::inet_pton(AF_INET, out.host.c_str(), &addr4) != 1) {
+      return Error{0, "'" + out.host + "' is not an IPv4 address (host names are not resolved); " +
+                          std::string(kExpected)};
+    }
+  }
+  unsigned port = 0;
+  auto [end, ec] = std::from_chars(port_text.data(), port_text.data() + port_text.size(), port);
+  if (port_text.empty() || ec != std::errc() || end != port_text.data() + port_text.size() ||
+      port < 1 || port > 65535) {
+    return Error{
+        0, "port '" + std::string(port_text) + "' is not in 1..65535; " + std::string(kExpected)};
+  }
+  out.port = static_cast<uint16_t>(port);
+  return out;
+}
+
+}  // namespace ta::agent

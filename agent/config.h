@@ -1,0 +1,86 @@
+// The daemon's configuration: a YAML file (config/traffic-analyzer.yaml, documented key by key in
+// docs/configuration.md) parsed strictly. An unknown key, a value of the wrong type or out of
+// range is an error that names the full key path and the line, so a typo never silently falls
+// back to a default. Every key is optional; an absent key, or one given with no value, keeps
+// the default shown here.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <spdlog/common.h>
+
+#include "agent/result.h"
+#include "analyzer/analyzer.h"
+
+namespace ta::agent {
+
+// Bounds of each setting, shared by the parser, its error messages and the tests.
+struct ConfigLimits {
+  static constexpr size_t kMaxPorts = 64;
+  static constexpr uint32_t kMinSnaplen = 64;
+  static constexpr uint32_t kMaxSnaplen = 4096;  // TA_MAX_SNAPLEN (bpf/ta_abi.h), asserted in .cc
+  static constexpr uint32_t kMinRingbufSize = 64 * 1024;
+  static constexpr uint32_t kMaxRingbufSize = 1024 * 1024 * 1024;
+  static constexpr uint32_t kMinConnections = 1024;
+  static constexpr uint32_t kMaxConnections = 4 * 1024 * 1024;
+  static constexpr uint32_t kMinIdleTimeoutSeconds = 10;
+  static constexpr uint32_t kMaxIdleTimeoutSeconds = 86400;
+  static constexpr uint32_t kMinRoutesPerPort = 10;
+  static constexpr uint32_t kMaxRoutesPerPort = 100000;
+};
+
+struct ConnectionsConfig {
+  uint32_t max = 65536;                 // size of the kernel LRU map and the analyzer's table
+  uint32_t idle_timeout_seconds = 300;  // analyzer drops a connection quiet for this long
+};
+
+struct RoutesConfig {
+  uint32_t max_per_port = 1000;  // distinct routes per port before the overflow route
+  std::vector<analyzer::RoutePatternConfig> patterns;  // port 0 = any watched port
+};
+
+struct MetricsConfig {
+  std::string listen = "127.0.0.1:9100";  // validated by ParseListenAddress
+};
+
+struct LogConfig {
+  spdlog::level::level_enum level = spdlog::level::info;
+};
+
+struct Config {
+  std::vector<std::string> interfaces;  // empty: the daemon uses the default route's interface
+  std::vector<uint16_t> ports = {80, 443, 8080, 8443};
+  uint32_t snaplen = 1024;          // payload bytes captured per segment
+  uint32_t ringbuf_size = 8388608;  // bytes; a power of two (a BPF ring buffer requirement)
+  ConnectionsConfig connections;
+  RoutesConfig routes;
+  MetricsConfig metrics;
+  LogConfig log;
+
+  // The analyzer's share of the settings; the bounds not exposed here keep their defaults.
+  analyzer::AnalyzerConfig ToAnalyzerConfig() const;
+};
+
+// Reads and parses the file at `path`. Error messages start with the path ("PATH:LINE:COLUMN: ").
+Result<Config> LoadConfig(const std::string& path);
+
+// Parses YAML text. Error messages start with "config:LINE:COLUMN: ", e.g.
+// "config:3:3: unknown key 'metrics.lisen' (known keys: listen)".
+Result<Config> ParseConfig(std::string_view yaml_text);
+
+// metrics.listen, split. The host is an IP literal (names are not resolved at startup); an IPv6
+// address is written in brackets: "[::1]:9100".
+struct ListenAddress {
+  std::string host;  // "127.0.0.1" or "::1" (without brackets)
+  uint16_t port = 0;
+  bool ipv6 = false;
+};
+
+// Parses "IPv4:port" or "[IPv6]:port" with port 1..65535. The error message says which form is
+// expected; it does not name a config key (callers add that).
+Result<ListenAddress> ParseListenAddress(std::string_view text);
+
+}  // namespace ta::agent

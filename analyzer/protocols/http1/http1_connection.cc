@@ -1,0 +1,140 @@
+#include "analyzer/protocols/http1/http1_connection.h"
+
+#include <utility>
+
+namespace ta::analyzer::protocols::http1 {
+
+Http1Connection::Http1Connection(const FlowKey& flow, bool in_sync, ExchangeContext& ctx)
+    : flow_(flow),
+      ctx_(ctx),
+      requests_(Direction::kClientToServer, in_sync, ctx.config, ctx.stats, *this),
+      responses_(Direction::kServerToClient, in_sync, ctx.config, ctx.stats, *this) {}
+
+void Http1Connection::Close() {
+  requests_.OnClose();
+  responses_.OnClose();  // may complete a read-until-close response, or lose a truncated one
+  if (lost_) {
+    Report(*lost_, std::nullopt, responses_.last_ts());
+    lost_.reset();
+  }
+  ctx_.stats.unanswered_requests += pending_.size();
+  pending_.clear();
+}
+
+BodyFraming Http1Connection::OnHead(Direction dir, const MessageHead& head, uint64_t start_ns) {
+  if (dir == Direction::kClientToServer) {
+    Request request;
+    request.id = ++next_request_id_;
+    request.method = NormalizeMethod(head.method);
+    request.route = ctx_.routes.Route(flow_.server_port, head.target);
+    request.start_ns = start_ns;
+    const BodyFraming framing = RequestBodyFraming(head);
+    if (framing == BodyFraming::kContentLength) request.body_bytes = head.content_length;
+    if (framing == BodyFraming::kNone) request.body_bytes = 0;
+    if (!pending_.empty() && pending_.size() >= ctx_.config.max_pipelined_requests) {
+      ++ctx_.stats.unanswered_requests;
+      pending_.erase(pending_.begin());
+    }
+    pending_.push_back(std::move(request));
+    return framing;
+  }
+
+  // 1xx other than 101 are interim (RFC 9110 §15.2): the final response still follows.
+  interim_ = head.status < 200 && head.status != 101;
+  if (interim_) return BodyFraming::kNone;
+
+  Response response;
+  response.status = head.status;
+  response.version_minor = head.version_minor;
+  if (pending_.empty()) {
+    ++ctx_.stats.orphan_responses;
+  } else {
+    response.request = std::move(pending_.front());
+    pending_.erase(pending_.begin());
+  }
+  const BodyFraming framing =
+      ResponseBodyFraming(head, response.request ? response.request->method : "");
+  response.tunnel = framing == BodyFraming::kTunnel;
+  in_flight_ = std::move(response);
+  return framing;
+}
+
+void Http1Connection::OnMessageEnd(Direction dir, uint64_t body_bytes, uint64_t end_ns) {
+  if (dir == Direction::kClientToServer) {
+    if (std::optional<uint64_t>* body = CurrentRequestBody()) *body = body_bytes;
+    return;
+  }
+  if (interim_) {
+    interim_ = false;
+    return;
+  }
+  if (!in_flight_) return;
+  Report(*in_flight_, body_bytes, end_ns);
+  if (in_flight_->tunnel) {
+    upgraded_ = true;
+    requests_.Stop();
+    responses_.Stop();
+  }
+  in_flight_.reset();
+}
+
+void Http1Connection::OnBodyLost(Direction dir) {
+  if (dir == Direction::kClientToServer) {
+    if (std::optional<uint64_t>* body = CurrentRequestBody()) body->reset();
+    return;
+  }
+  if (in_flight_) {
+    lost_ = std::move(in_flight_);
+    in_flight_.reset();
+  }
+}
+
+void Http1Connection::OnResync(Direction dir, uint64_t last_ns) {
+  if (dir == Direction::kClientToServer) return;
+  // The response whose body we lost ended somewhere in the bytes just skipped: report it with
+  // its status, ending at the last segment before this new response.
+  if (lost_) {
+    Report(*lost_, std::nullopt, last_ns);
+    lost_.reset();
+  }
+  // Heuristic: we cannot tell how many responses went by in the bytes we skipped. Without
+  // pipelining (nearly all clients) the response we resynchronised on answers the most recent
+  // request, so keep only that one; the older ones count as unanswered. Pipelined streams that
+  // lose framing may mis-pair until the FIFO drains.
+  if (pending_.size() > 1) {
+    ctx_.stats.unanswered_requests += pending_.size() - 1;
+    pending_.erase(pending_.begin(), pending_.end() - 1);
+  }
+}
+
+std::optional<uint64_t>* Http1Connection::CurrentRequestBody() {
+  // Requests are read in order, so the one being read is the newest: at the back of the FIFO,
+  // or already paired with the response being read.
+  const uint64_t id = next_request_id_;
+  if (!pending_.empty() && pending_.back().id == id) return &pending_.back().body_bytes;
+  if (in_flight_ && in_flight_->request && in_flight_->request->id == id) {
+    return &in_flight_->request->body_bytes;
+  }
+  return nullptr;
+}
+
+void Http1Connection::Report(const Response& response, std::optional<uint64_t> body_bytes,
+                             uint64_t end_ns) {
+  if (!response.request) return;  // orphan, counted when its head arrived
+  const Request& request = *response.request;
+  HttpExchange exchange;
+  exchange.flow = flow_;
+  exchange.method = request.method;
+  exchange.route = request.route;
+  exchange.status = response.status;
+  exchange.protocol_version = {'1', '.', static_cast<char>('0' + response.version_minor)};
+  exchange.scheme = "http";
+  exchange.request_start_ns = request.start_ns;
+  exchange.response_end_ns = end_ns;
+  exchange.request_body_bytes = request.body_bytes;
+  exchange.response_body_bytes = body_bytes;
+  ++ctx_.stats.exchanges;
+  ctx_.sink.OnHttpExchange(exchange);
+}
+
+}  // namespace ta::analyzer::protocols::http1

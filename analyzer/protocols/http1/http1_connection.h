@@ -1,0 +1,85 @@
+// HTTP/1.x on one TCP connection: a StreamParser per direction and the pairing of requests with
+// responses into HttpExchanges.
+//
+// Pairing (RFC 9112 §9.3.2): responses answer requests in order, so requests wait in a FIFO
+// (bounded by max_pipelined_requests; the oldest beyond it counts as unanswered). A request joins
+// the FIFO when its head is parsed, so a response that arrives before the request body ends (an
+// early error, 100-continue) still pairs. Interim 1xx responses do not consume a request; 101
+// Switching Protocols and a 2xx answer to CONNECT are reported and end HTTP/1.x parsing on the
+// connection (later protocols take over there).
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "analyzer/analyzer.h"
+#include "analyzer/http_exchange.h"
+#include "analyzer/protocols/http1/stream_parser.h"
+#include "analyzer/routes/route_template.h"
+
+namespace ta::analyzer::protocols::http1 {
+
+// What every connection shares: configuration, counters, the route table and the sink.
+struct ExchangeContext {
+  const AnalyzerConfig& config;
+  AnalyzerStats& stats;
+  routes::RouteTemplater& routes;
+  ExchangeSink& sink;
+};
+
+class Http1Connection final : private MessageObserver {
+ public:
+  // `in_sync` false: joined mid-stream, both directions start in resync mode.
+  Http1Connection(const FlowKey& flow, bool in_sync, ExchangeContext& ctx);
+  Http1Connection(const Http1Connection&) = delete;
+  Http1Connection& operator=(const Http1Connection&) = delete;
+
+  tcp::StreamConsumer& stream(Direction dir) {
+    return dir == Direction::kClientToServer ? requests_ : responses_;
+  }
+  // The connection ended (close, eviction, expiry): report what can still be reported and count
+  // requests left without a response as unanswered.
+  void Close();
+
+  size_t pending_requests() const { return pending_.size(); }
+  bool upgraded() const { return upgraded_; }
+
+ private:
+  struct Request {
+    uint64_t id = 0;
+    std::string method;  // OpenTelemetry form (HEAD and CONNECT kept, so framing can use it)
+    std::string route;
+    uint64_t start_ns = 0;
+    std::optional<uint64_t> body_bytes;  // known up front for Content-Length, else at its end
+  };
+  struct Response {
+    std::optional<Request> request;  // empty: an orphan, counted and not reported
+    uint16_t status = 0;
+    uint8_t version_minor = 1;
+    bool tunnel = false;
+  };
+
+  BodyFraming OnHead(Direction dir, const MessageHead& head, uint64_t start_ns) override;
+  void OnMessageEnd(Direction dir, uint64_t body_bytes, uint64_t end_ns) override;
+  void OnBodyLost(Direction dir) override;
+  void OnResync(Direction dir, uint64_t last_ns) override;
+
+  // The request whose body the request parser is reading (it may already be answered).
+  std::optional<uint64_t>* CurrentRequestBody();
+  void Report(const Response& response, std::optional<uint64_t> body_bytes, uint64_t end_ns);
+
+  const FlowKey flow_;
+  ExchangeContext& ctx_;
+  StreamParser requests_;
+  StreamParser responses_;
+  std::vector<Request> pending_;       // oldest first; usually 0 or 1 long
+  std::optional<Response> in_flight_;  // final head parsed, body in progress
+  std::optional<Response> lost_;       // body framing lost: reported at resync or close
+  bool interim_ = false;               // the response being read is a 1xx
+  uint64_t next_request_id_ = 0;
+  bool upgraded_ = false;
+};
+
+}  // namespace ta::analyzer::protocols::http1

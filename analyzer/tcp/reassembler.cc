@@ -1,0 +1,108 @@
+#include "analyzer/tcp/reassembler.h"
+
+#include <algorithm>
+
+namespace ta::analyzer::tcp {
+
+void Reassembler::AddSegment(uint32_t seq, uint32_t wire_len, std::span<const uint8_t> captured,
+                             uint64_t ts_ns, StreamConsumer& out) {
+  if (wire_len == 0) return;
+  if (captured.size() > wire_len) captured = captured.first(wire_len);
+  if (!initialised_) {
+    initialised_ = true;
+    next_seq_ = seq;
+  }
+
+  // Serial-number difference (RFC 1982): negative means the segment starts in bytes already
+  // delivered (a retransmission), positive means a hole lies before it.
+  const auto ahead = static_cast<int32_t>(seq - next_seq_);
+  if (ahead <= 0) {
+    const uint64_t behind = static_cast<uint64_t>(-static_cast<int64_t>(ahead));
+    if (behind >= wire_len) return;  // pure retransmission
+    Deliver(next_offset_ - behind, wire_len, captured, ts_ns, out);
+    DeliverContiguous(out);
+  } else {
+    const uint64_t offset = next_offset_ + static_cast<uint64_t>(ahead);
+    auto [it, inserted] = out_of_order_.try_emplace(offset);
+    if (!inserted && it->second.wire_len >= wire_len) return;  // same start, no longer: a copy
+    buffered_bytes_ -= it->second.captured.size();
+    it->second = Held{wire_len, ts_ns, {captured.begin(), captured.end()}};
+    buffered_bytes_ += captured.size();
+    if (out_of_order_.size() == 1) {
+      oldest_held_ts_ = ts_ns;
+    } else {
+      oldest_held_ts_ = std::min(oldest_held_ts_, ts_ns);
+    }
+    const auto over_bound = [this] {
+      return out_of_order_.size() > config_->max_reorder_segments ||
+             buffered_bytes_ > config_->max_reorder_bytes;
+    };
+    if (over_bound()) {
+      ++stats_->reassembly_overflow_segments;
+      while (!out_of_order_.empty() && over_bound()) GiveUpFirstHole(out);
+    }
+  }
+  AdvanceTime(ts_ns, out);
+}
+
+void Reassembler::AdvanceTime(uint64_t now_ns, StreamConsumer& out) {
+  while (!out_of_order_.empty() && now_ns > oldest_held_ts_ &&
+         now_ns - oldest_held_ts_ >= config_->reorder_timeout_ns) {
+    GiveUpFirstHole(out);
+  }
+}
+
+void Reassembler::Flush(StreamConsumer& out) {
+  while (!out_of_order_.empty()) GiveUpFirstHole(out);
+}
+
+void Reassembler::Deliver(uint64_t offset, uint32_t wire_len, std::span<const uint8_t> captured,
+                          uint64_t ts_ns, StreamConsumer& out) {
+  const uint64_t skip = next_offset_ - offset;  // bytes already delivered; < wire_len
+  const size_t captured_skip = static_cast<size_t>(std::min<uint64_t>(skip, captured.size()));
+  const std::span<const uint8_t> fresh = captured.subspan(captured_skip);
+  const uint64_t fresh_len = wire_len - skip;
+  if (!fresh.empty()) out.OnChunk(StreamChunk::Data(fresh, ts_ns, skip == 0));
+  if (fresh_len > fresh.size()) {
+    const uint64_t uncaptured = fresh_len - fresh.size();
+    stats_->uncaptured_bytes += uncaptured;
+    out.OnChunk(StreamChunk::Gap(uncaptured, ts_ns));
+  }
+  next_offset_ += fresh_len;
+  next_seq_ += static_cast<uint32_t>(fresh_len);
+}
+
+void Reassembler::DeliverContiguous(StreamConsumer& out) {
+  bool removed = false;
+  while (!out_of_order_.empty() && out_of_order_.begin()->first <= next_offset_) {
+    auto node = out_of_order_.extract(out_of_order_.begin());
+    const uint64_t offset = node.key();
+    const Held& held = node.mapped();
+    buffered_bytes_ -= held.captured.size();
+    removed = true;
+    if (offset + held.wire_len > next_offset_) {
+      Deliver(offset, held.wire_len, held.captured, held.ts_ns, out);
+    }
+  }
+  if (removed) RecomputeOldest();
+}
+
+void Reassembler::GiveUpFirstHole(StreamConsumer& out) {
+  const auto first = out_of_order_.begin();
+  const uint64_t hole = first->first - next_offset_;
+  stats_->reassembly_gap_bytes += hole;
+  // The hole's bytes were sent no later than the segment after it.
+  out.OnChunk(StreamChunk::Gap(hole, first->second.ts_ns));
+  next_offset_ += hole;
+  next_seq_ += static_cast<uint32_t>(hole);
+  DeliverContiguous(out);
+}
+
+void Reassembler::RecomputeOldest() {
+  oldest_held_ts_ = UINT64_MAX;
+  for (const auto& [offset, held] : out_of_order_) {
+    oldest_held_ts_ = std::min(oldest_held_ts_, held.ts_ns);
+  }
+}
+
+}  // namespace ta::analyzer::tcp

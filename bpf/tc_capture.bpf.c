@@ -1,0 +1,385 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+/*
+ * tc_capture.bpf.c - passive TCP observer on a tc clsact hook.
+ *
+ * Two entry points share one body: ta_tc_ingress for the clsact ingress hook and ta_tc_egress
+ * for egress. The body has to know which hook it runs on (the event says where a packet was
+ * seen) and a tc program cannot ask; a compile-time constant per entry point costs nothing,
+ * where a map or .rodata flag would need two loaded copies of the object.
+ *
+ * For every TCP packet to or from a watched port it keeps per-connection state in the LRU
+ * hash ta_conns and emits ring buffer records: a connection open, one record per packet
+ * carrying payload (with the first `snaplen` payload bytes), and a connection close. The event
+ * format and every map's layout are in ta_abi.h. Anything else (ARP, UDP, other ports) leaves
+ * after the cheapest test that can tell.
+ */
+#include "vmlinux.h"
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_endian.h>
+
+#include "ta_abi.h"
+#include "parse.bpf.h"
+#include "flow.bpf.h"
+
+char LICENSE[] SEC("license") = "Dual BSD/GPL";
+
+/*
+ * Every path returns TC_ACT_UNSPEC. This program observes; it must never change a packet's fate.
+ * TC_ACT_OK would be wrong too: in a clsact hook with several filters, a direct-action filter
+ * returning TC_ACT_OK (0) ends classification, so filters after ours would never run (a
+ * firewall or a Cilium-style datapath attached after us would be bypassed). TC_ACT_UNSPEC (-1)
+ * means "no opinion": the next filter runs, and at the end of the chain the default applies.
+ * With tcx links (6.6) the same value is TCX_NEXT. (pkt_cls.h is a uapi header of #defines,
+ * which vmlinux.h cannot carry.)
+ */
+#define TC_ACT_UNSPEC (-1)
+
+#ifndef EEXIST
+#define EEXIST 17
+#endif
+
+/*
+ * Set by the loader before load (libbpf freezes .rodata, and the verifier then treats these as
+ * constants, so size classes above snaplen are pruned as dead code).
+ * snaplen: payload bytes copied per event, clamped to TA_MAX_SNAPLEN here as well.
+ * abi_version: read back by the daemon to refuse an object built from another ta_abi.h.
+ */
+const volatile __u32 snaplen = 1024;
+const volatile __u32 abi_version = TA_ABI_VERSION;
+
+/* max_entries is set from config before load (bpf_map__set_max_entries); must be a power of
+ * two multiple of the page size. */
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, 4 << 20);
+} ta_events SEC(".maps");
+
+/* Per-connection state. LRU so that connections whose close we never see (agent started late,
+ * lost FIN, eviction) age out by themselves instead of filling the table; max_entries is set
+ * from config before load. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 65536);
+	__type(key, struct ta_flow_key);
+	__type(value, struct ta_conn_state);
+} ta_conns SEC(".maps");
+
+/* Watched ports, entry 0; written by userspace, may change at run time. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct ta_port_set);
+} ta_ports SEC(".maps");
+
+/* Per-CPU counters indexed by enum ta_stat: no atomics, userspace sums over CPUs. */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, TA_STAT_MAX);
+	__type(key, __u32);
+	__type(value, __u64);
+} ta_stats SEC(".maps");
+
+static __always_inline void ta_stat_inc(__u32 idx)
+{
+	__u64 *v = bpf_map_lookup_elem(&ta_stats, &idx);
+
+	/* Per-CPU slot, and tc runs with bottom halves disabled, so two runs on one CPU
+	 * never interleave: a plain add. */
+	if (v)
+		*v += 1;
+}
+
+/* What one packet contributes, gathered once and passed down by pointer. */
+struct ta_ctx {
+	struct ta_flow_key key;
+	struct ta_packet pkt;
+	__u64 now;
+	__u32 ifindex;
+	__u8 dir;
+	__u8 point;
+};
+
+static __always_inline void ta_fill_header(struct ta_event_header *h, const struct ta_ctx *x,
+					   __u8 kind)
+{
+	h->ts_ns = x->now;
+	h->ifindex = x->ifindex;
+	h->kind = kind;
+	h->dir = x->dir;
+	h->tc_point = x->point;
+	h->pad = 0;
+}
+
+static __always_inline void ta_emit_conn(const struct ta_ctx *x, __u8 kind,
+					 const struct ta_conn_state *st, __u32 flags)
+{
+	struct ta_conn_event *e = bpf_ringbuf_reserve(&ta_events, sizeof(*e), 0);
+
+	if (!e) {
+		ta_stat_inc(TA_STAT_RINGBUF_DROP_CONN);
+		return;
+	}
+	ta_fill_header(&e->hdr, x, kind);
+	__builtin_memcpy(&e->key, &x->key, sizeof(e->key));
+	e->first_seen_ns = st->first_seen_ns;
+	e->bytes[0] = st->bytes[0];
+	e->bytes[1] = st->bytes[1];
+	e->packets[0] = st->packets[0];
+	e->packets[1] = st->packets[1];
+	e->flags = flags;
+	e->pad = 0;
+	bpf_ringbuf_submit(e, 0);
+	ta_stat_inc(TA_STAT_CONN_EVENTS);
+}
+
+/*
+ * One payload record in a fixed size class. bpf_ringbuf_reserve() needs a size the verifier
+ * knows, so records come in classes and the caller picks the smallest that holds cap bytes;
+ * consumers read cap_len, never the record size. bpf_skb_load_bytes() (not direct packet
+ * access) copies the payload because it walks skb fragments: GSO packets on veth and TSO
+ * egress carry most of their payload outside the linear area.
+ */
+static __always_inline void ta_emit_payload_class(struct __sk_buff *skb, const struct ta_ctx *x,
+						  __u32 cap, const __u32 class_size)
+{
+	struct ta_payload_event *e;
+
+	e = bpf_ringbuf_reserve(&ta_events, sizeof(*e) + class_size, 0);
+	if (!e) {
+		ta_stat_inc(TA_STAT_RINGBUF_DROP_PAYLOAD);
+		return;
+	}
+	ta_fill_header(&e->hdr, x, TA_EV_PAYLOAD);
+	__builtin_memcpy(&e->key, &x->key, sizeof(e->key));
+	/* A SYN occupies one sequence number before the first data byte (TCP Fast Open). */
+	e->seq = x->pkt.seq + ((x->pkt.tcp_flags & TA_TCP_SYN) ? 1 : 0);
+	e->payload_len = x->pkt.payload_len;
+	e->tcp_flags = x->pkt.tcp_flags;
+	__builtin_memset(e->pad, 0, sizeof(e->pad));
+	if (class_size && cap) {
+		/* Restate the bound in the register the helper gets: the verifier must see
+		 * 0 < cap <= class_size, but clang knows the caller already tested it, drops
+		 * the test and merges the classes. The empty asm hides what clang knows;
+		 * 64 bits so that no zero-extension copy separates the register the
+		 * verifier bounds from the one passed to the helper. */
+		__u64 n = cap;
+
+		asm volatile("" : "+r"(n));
+		if (n > class_size)
+			n = class_size;
+		cap = n;
+		if (bpf_skb_load_bytes(skb, x->pkt.payload_off, e->data, n) < 0) {
+			/* Still send seq and length: the analyzer sees a gap of known size
+			 * instead of losing the segment from sequence space. */
+			ta_stat_inc(TA_STAT_PAYLOAD_LOAD_FAILED);
+			cap = 0;
+		}
+	} else {
+		cap = 0;
+	}
+	e->cap_len = cap;
+	bpf_ringbuf_submit(e, 0);
+	ta_stat_inc(TA_STAT_PAYLOAD_EVENTS);
+}
+
+static __always_inline void ta_emit_payload(struct __sk_buff *skb, const struct ta_ctx *x)
+{
+	__u32 cap = x->pkt.payload_len;
+	__u32 limit = snaplen;
+
+	if (limit > TA_MAX_SNAPLEN)
+		limit = TA_MAX_SNAPLEN;
+	if (cap > limit)
+		cap = limit;
+
+	/* Size classes: small requests and ACK-sized data fit the first ones, a full
+	 * MSS with the default snaplen the 1024 class; the largest is TA_MAX_SNAPLEN. */
+	if (cap == 0)
+		ta_emit_payload_class(skb, x, cap, 0);
+	else if (cap <= 64)
+		ta_emit_payload_class(skb, x, cap, 64);
+	else if (cap <= 256)
+		ta_emit_payload_class(skb, x, cap, 256);
+	else if (cap <= 512)
+		ta_emit_payload_class(skb, x, cap, 512);
+	else if (cap <= 1024)
+		ta_emit_payload_class(skb, x, cap, 1024);
+	else if (cap <= 2048)
+		ta_emit_payload_class(skb, x, cap, 2048);
+	else
+		ta_emit_payload_class(skb, x, cap, TA_MAX_SNAPLEN);
+}
+
+/*
+ * Ends a connection: delete the entry, and only if this CPU's delete succeeded report it. The
+ * two sides' FINs (or RSTs) can be processed on two CPUs at once, both may decide the flow is
+ * over, and exactly one delete wins; that keeps close events exactly-once without locks.
+ */
+static __always_inline void ta_close(const struct ta_ctx *x, const struct ta_conn_state *conn,
+				     __u32 extra_flags)
+{
+	struct ta_conn_state snap = *conn;
+
+	if (bpf_map_delete_elem(&ta_conns, &x->key) == 0)
+		ta_emit_conn(x, TA_EV_CONN_CLOSE, &snap, snap.flags | extra_flags);
+}
+
+static __always_inline void ta_track(struct __sk_buff *skb, struct ta_ctx *x)
+{
+	__u8 flags = x->pkt.tcp_flags;
+	bool client_syn = (flags & (TA_TCP_SYN | TA_TCP_ACK | TA_TCP_RST)) == TA_TCP_SYN &&
+			  x->dir == TA_DIR_CLIENT_TO_SERVER;
+	/* Only a client SYN or data creates state. A pure ACK, FIN or RST of a connection we
+	 * do not know is its tail end (or a scan): nothing to track. */
+	bool creates = client_syn || (x->pkt.payload_len && !(flags & TA_TCP_RST));
+	struct ta_conn_state *conn;
+	bool opened = false;
+	__u8 dir = x->dir & 1;
+
+	conn = bpf_map_lookup_elem(&ta_conns, &x->key);
+	/* The clock is read only once the packet is known to matter: pure ACKs of flows we do
+	 * not track (common on a busy port joined late) leave before paying for it. */
+	if (!conn && !creates)
+		return;
+	x->now = bpf_ktime_get_ns();
+
+	/* A client SYN with a new ISN on a known key: the 4-tuple is being reused and we missed
+	 * the end of the previous connection (or joined it mid-stream). Close the old one. */
+	if (conn && client_syn &&
+	    (!(conn->flags & TA_CONN_F_SYN_SEEN) || conn->client_isn != x->pkt.seq)) {
+		ta_close(x, conn, 0);
+		conn = NULL;
+	}
+
+	if (!conn) {
+		struct ta_conn_state init = {};
+		long err;
+
+		if (client_syn) {
+			init.flags = TA_CONN_F_SYN_SEEN;
+			init.syn_ns = x->now;
+			init.client_isn = x->pkt.seq;
+		} else {
+			init.flags = TA_CONN_F_MID_STREAM;
+		}
+		init.first_seen_ns = x->now;
+		init.last_seen_ns = x->now;
+
+		/* NOEXIST: if the other direction's packet created the entry on another CPU
+		 * meanwhile, that CPU reports the open and we just account into its entry. */
+		err = bpf_map_update_elem(&ta_conns, &x->key, &init, BPF_NOEXIST);
+		if (err == 0)
+			opened = true;
+		else if (err != -EEXIST)
+			ta_stat_inc(TA_STAT_CONN_UPDATE_FAILED);
+		conn = bpf_map_lookup_elem(&ta_conns, &x->key);
+		if (!conn) {
+			/* No state (insert failed, or evicted at once under LRU pressure): the
+			 * payload is still worth more to the analyzer than the bookkeeping. */
+			if (x->pkt.payload_len)
+				ta_emit_payload(skb, x);
+			return;
+		}
+	}
+
+	/* Both directions of a flow can be updated on different CPUs at once (ingress and
+	 * egress of the same connection): counters are atomic adds. last_seen is a plain
+	 * store; any recent value will do. */
+	__sync_fetch_and_add(&conn->bytes[dir], x->pkt.payload_len);
+	__sync_fetch_and_add(&conn->packets[dir], 1);
+	conn->last_seen_ns = x->now;
+	if ((flags & (TA_TCP_SYN | TA_TCP_ACK)) == (TA_TCP_SYN | TA_TCP_ACK) &&
+	    dir == TA_DIR_SERVER_TO_CLIENT && conn->synack_ns == 0)
+		conn->synack_ns = x->now;
+
+	if (opened)
+		ta_emit_conn(x, TA_EV_CONN_OPEN, conn, conn->flags);
+
+	if (x->pkt.payload_len)
+		ta_emit_payload(skb, x);
+
+	if (flags & TA_TCP_RST) {
+		ta_close(x, conn, TA_CONN_F_RESET);
+	} else if (flags & TA_TCP_FIN) {
+		__u32 bit = dir == TA_DIR_CLIENT_TO_SERVER ? TA_CONN_F_FIN_C2S : TA_CONN_F_FIN_S2C;
+		__u32 both = TA_CONN_F_FIN_C2S | TA_CONN_F_FIN_S2C;
+
+		/* Set our FIN bit with an atomic add, not a read-modify-write that could lose
+		 * the other side's bit set concurrently; atomic fetch-or would need 5.12.
+		 * The test before it keeps a retransmitted FIN from adding the bit twice
+		 * (one direction's packets are not processed on two CPUs at once), and the
+		 * re-read after it sees both bits on at least one of two racing CPUs. */
+		if (!(conn->flags & bit))
+			__sync_fetch_and_add(&conn->flags, bit);
+		if ((*(volatile __u32 *)&conn->flags & both) == both)
+			ta_close(x, conn, 0);
+	}
+}
+
+/* The parser's loader at tc: bpf_skb_load_bytes() walks the skb's fragments when the bytes
+ * are not in the linear area, and never modifies the skb. */
+static __always_inline int ta_parse_load(const struct ta_cursor *c, __u32 off, void *buf,
+					 __u32 len)
+{
+	return bpf_skb_load_bytes(c->ctx, off, buf, len);
+}
+
+static __always_inline int ta_handle(struct __sk_buff *skb, __u8 point)
+{
+	struct ta_cursor c = {
+		.ctx = skb,
+		.data = (void *)(long)skb->data,
+		.data_end = (void *)(long)skb->data_end,
+		.pkt_len = skb->len,
+	};
+	struct ta_port_set *ports;
+	struct ta_ctx x;
+	__u32 zero = 0;
+	bool sw, dw;
+	int rc;
+
+	rc = ta_parse_tcp_packet(&c, &x.pkt);
+	switch (rc) {
+	case TA_PARSE_OK:
+		break;
+	case TA_PARSE_SKIP:
+		return TC_ACT_UNSPEC;
+	case TA_PARSE_MALFORMED:
+		ta_stat_inc(TA_STAT_MALFORMED);
+		return TC_ACT_UNSPEC;
+	case TA_PARSE_FRAGMENT:
+		ta_stat_inc(TA_STAT_FRAGMENTS);
+		return TC_ACT_UNSPEC;
+	default: /* TA_PARSE_EXT_UNSUPPORTED */
+		ta_stat_inc(TA_STAT_IPV6_EXT_UNSUPPORTED);
+		return TC_ACT_UNSPEC;
+	}
+
+	ports = bpf_map_lookup_elem(&ta_ports, &zero);
+	if (!ports)
+		return TC_ACT_UNSPEC;
+	sw = ta_port_watched(ports, x.pkt.sport);
+	dw = ta_port_watched(ports, x.pkt.dport);
+	if (!sw && !dw)
+		return TC_ACT_UNSPEC;
+	ta_stat_inc(TA_STAT_PACKETS);
+
+	x.dir = ta_flow_key_make(&x.pkt, ta_source_is_server(&x.pkt, sw, dw), &x.key);
+	x.point = point;
+	x.ifindex = skb->ifindex;
+	ta_track(skb, &x);
+	return TC_ACT_UNSPEC;
+}
+
+SEC("tc")
+int ta_tc_ingress(struct __sk_buff *skb)
+{
+	return ta_handle(skb, TA_TC_INGRESS);
+}
+
+SEC("tc")
+int ta_tc_egress(struct __sk_buff *skb)
+{
+	return ta_handle(skb, TA_TC_EGRESS);
+}

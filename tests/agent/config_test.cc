@@ -1,0 +1,338 @@
+#include "agent/config.h"
+
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <fstream>
+#include <iterator>
+#include <string>
+
+#include <gtest/gtest.h>
+
+namespace ta::agent {
+namespace {
+
+// The error message of parsing `yaml`, or "<ok>" when it parses.
+std::string ErrorOf(std::string_view yaml) {
+  auto config = ParseConfig(yaml);
+  if (config.ok()) return "<ok>";
+  return config.error().message;
+}
+
+Config Parse(std::string_view yaml) {
+  auto config = ParseConfig(yaml);
+  EXPECT_TRUE(config.ok()) << config.error().message;
+  return config.ok() ? config.value() : Config{};
+}
+
+void ExpectDefaults(const Config& c) {
+  EXPECT_TRUE(c.interfaces.empty());
+  EXPECT_EQ(c.ports, (std::vector<uint16_t>{80, 443, 8080, 8443}));
+  EXPECT_EQ(c.snaplen, 1024u);
+  EXPECT_EQ(c.ringbuf_size, 8388608u);
+  EXPECT_EQ(c.connections.max, 65536u);
+  EXPECT_EQ(c.connections.idle_timeout_seconds, 300u);
+  EXPECT_EQ(c.routes.max_per_port, 1000u);
+  EXPECT_TRUE(c.routes.patterns.empty());
+  EXPECT_EQ(c.metrics.listen, "127.0.0.1:9100");
+  EXPECT_EQ(c.log.level, spdlog::level::info);
+}
+
+TEST(ConfigTest, EmptyTextGivesDefaults) {
+  ExpectDefaults(Parse(""));
+  ExpectDefaults(Parse("# nothing but a comment\n"));
+  ExpectDefaults(Parse("---\n"));
+}
+
+TEST(ConfigTest, ShippedFileHasEveryKeyAtItsDefault) {
+  auto config = LoadConfig(TA_SHIPPED_CONFIG);
+  ASSERT_TRUE(config.ok()) << config.error().ToString();
+  ExpectDefaults(*config);
+  // Every key is present in the shipped file (the docs promise it).
+  std::ifstream in(TA_SHIPPED_CONFIG);
+  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  for (const char* key :
+       {"\ninterfaces:", "\nports:", "\nsnaplen:", "\nringbuf_size:", "\nconnections:", "\n  max:",
+        "\n  idle_timeout_seconds:", "\nroutes:", "\n  max_per_port:", "\n  patterns:",
+        "\nmetrics:", "\n  listen:", "\nlog:", "\n  level:"}) {
+    EXPECT_NE(text.find(key), std::string::npos) << key;
+  }
+}
+
+TEST(ConfigTest, KeyWithNoValueKeepsDefault) {
+  ExpectDefaults(
+      Parse("interfaces:\nports:\nsnaplen:\nringbuf_size: ~\nconnections:\n"
+            "routes:\n  patterns:\nmetrics:\n  listen:\nlog:\n"));
+}
+
+TEST(ConfigTest, EveryKeySet) {
+  Config c = Parse(R"(
+interfaces: [eth0, "ens5"]
+ports: [80, 8081]
+snaplen: 2048
+ringbuf_size: 0x100000
+connections:
+  max: 2048
+  idle_timeout_seconds: 60
+routes:
+  max_per_port: 50
+  patterns:
+    - "/api/users/{id}"
+    - {port: 8081, pattern: "/v1/items/{item}/parts"}
+    - pattern: /health
+metrics:
+  listen: "[::1]:9464"
+log:
+  level: debug
+)");
+  EXPECT_EQ(c.interfaces, (std::vector<std::string>{"eth0", "ens5"}));
+  EXPECT_EQ(c.ports, (std::vector<uint16_t>{80, 8081}));
+  EXPECT_EQ(c.snaplen, 2048u);
+  EXPECT_EQ(c.ringbuf_size, 1048576u);
+  EXPECT_EQ(c.connections.max, 2048u);
+  EXPECT_EQ(c.connections.idle_timeout_seconds, 60u);
+  EXPECT_EQ(c.routes.max_per_port, 50u);
+  ASSERT_EQ(c.routes.patterns.size(), 3u);
+  EXPECT_EQ(c.routes.patterns[0].port, 0);
+  EXPECT_EQ(c.routes.patterns[0].pattern, "/api/users/{id}");
+  EXPECT_EQ(c.routes.patterns[1].port, 8081);
+  EXPECT_EQ(c.routes.patterns[1].pattern, "/v1/items/{item}/parts");
+  EXPECT_EQ(c.routes.patterns[2].port, 0);
+  EXPECT_EQ(c.routes.patterns[2].pattern, "/health");
+  EXPECT_EQ(c.metrics.listen, "[::1]:9464");
+  EXPECT_EQ(c.log.level, spdlog::level::debug);
+
+  analyzer::AnalyzerConfig a = c.ToAnalyzerConfig();
+  EXPECT_EQ(a.max_connections, 2048u);
+  EXPECT_EQ(a.idle_timeout_ns, 60'000'000'000ull);
+  EXPECT_EQ(a.max_routes_per_port, 50u);
+  ASSERT_EQ(a.route_patterns.size(), 3u);
+  EXPECT_EQ(a.route_patterns[1].port, 8081);
+  EXPECT_EQ(a.route_patterns[1].pattern, "/v1/items/{item}/parts");
+}
+
+TEST(ConfigTest, LogLevels) {
+  const std::pair<const char*, spdlog::level::level_enum> cases[] = {
+      {"trace", spdlog::level::trace}, {"debug", spdlog::level::debug},
+      {"info", spdlog::level::info},   {"warn", spdlog::level::warn},
+      {"error", spdlog::level::err},   {"critical", spdlog::level::critical},
+      {"off", spdlog::level::off},
+  };
+  for (const auto& [name, level] : cases) {
+    EXPECT_EQ(Parse(std::string("log:\n  level: ") + name).log.level, level) << name;
+  }
+  EXPECT_EQ(ErrorOf("log:\n  level: verbose"),
+            "config:2:10: 'log.level' is 'verbose', expected one of trace, debug, info, warn, "
+            "error, critical, off");
+}
+
+TEST(ConfigTest, UnknownKeysNameTheFullPath) {
+  EXPECT_EQ(ErrorOf("snaplenn: 100"),
+            "config:1:1: unknown key 'snaplenn' (known keys: connections, interfaces, log, "
+            "metrics, ports, ringbuf_size, routes, snaplen)");
+  EXPECT_EQ(ErrorOf("metrics:\n  lisen: 127.0.0.1:9100"),
+            "config:2:3: unknown key 'metrics.lisen' (known keys: listen)");
+  EXPECT_EQ(ErrorOf("connections:\n  max: 2048\n  idle_timeout: 5"),
+            "config:3:3: unknown key 'connections.idle_timeout' (known keys: "
+            "idle_timeout_seconds, max)");
+  EXPECT_EQ(ErrorOf("routes:\n  patterns:\n    - {port: 80, patern: /x}"),
+            "config:3:18: unknown key 'routes.patterns[0].patern' (known keys: pattern, port)");
+  EXPECT_EQ(ErrorOf("log:\n  levle: info"),
+            "config:2:3: unknown key 'log.levle' (known keys: level)");
+}
+
+TEST(ConfigTest, DuplicateKeysAreErrors) {
+  EXPECT_EQ(ErrorOf("snaplen: 100\nports: [80]\nsnaplen: 200"),
+            "config:3:1: duplicate key 'snaplen' (first at line 1)");
+  EXPECT_EQ(ErrorOf("log:\n  level: info\n  level: warn"),
+            "config:3:3: duplicate key 'log.level' (first at line 2)");
+}
+
+TEST(ConfigTest, WrongTypesNameKeyAndExpectedType) {
+  EXPECT_EQ(ErrorOf("snaplen: abc"), "config:1:10: 'snaplen' must be an integer, got 'abc'");
+  EXPECT_EQ(ErrorOf("snaplen: \"1024\""),
+            "config:1:10: 'snaplen' must be an integer, got the string \"1024\"");
+  EXPECT_EQ(ErrorOf("snaplen: 1.5e3"), "config:1:10: 'snaplen' must be an integer, got '1.5e3'");
+  EXPECT_EQ(ErrorOf("snaplen: [1]"), "config:1:10: 'snaplen' must be an integer, got a list");
+  EXPECT_EQ(ErrorOf("ports: 80"), "config:1:8: 'ports' must be a list, got '80'");
+  EXPECT_EQ(ErrorOf("ports: [80, http]"), "config:1:13: 'ports[1]' must be an integer, got 'http'");
+  EXPECT_EQ(ErrorOf("interfaces: eth0"), "config:1:13: 'interfaces' must be a list, got 'eth0'");
+  EXPECT_EQ(ErrorOf("interfaces: [[eth0]]"),
+            "config:1:14: 'interfaces[0]' must be a string, got a list");
+  EXPECT_EQ(ErrorOf("metrics: 9100"), "config:1:10: 'metrics' must be a map, got '9100'");
+  EXPECT_EQ(ErrorOf("connections: [1]"), "config:1:14: 'connections' must be a map, got a list");
+  EXPECT_EQ(ErrorOf("connections:\n  max: {a: 1}"),
+            "config:2:8: 'connections.max' must be an integer, got a map");
+  EXPECT_EQ(ErrorOf("log:\n  level: [info]"),
+            "config:2:10: 'log.level' must be a string, got a list");
+  EXPECT_EQ(ErrorOf("routes:\n  max_per_port: true"),
+            "config:2:17: 'routes.max_per_port' must be an integer, got 'true'");
+  EXPECT_EQ(ErrorOf("routes:\n  patterns: /api"),
+            "config:2:13: 'routes.patterns' must be a list, got '/api'");
+  EXPECT_EQ(ErrorOf("- snaplen: 100"),
+            "config:1:1: expected a map of settings at the top level, got a list");
+}
+
+TEST(ConfigTest, RangesAreEnforced) {
+  EXPECT_EQ(ErrorOf("snaplen: 63"), "config:1:10: 'snaplen' is 63, out of range 64..4096");
+  EXPECT_EQ(ErrorOf("snaplen: 4097"), "config:1:10: 'snaplen' is 4097, out of range 64..4096");
+  EXPECT_EQ(ErrorOf("snaplen: -1"), "config:1:10: 'snaplen' is -1, out of range 64..4096");
+  EXPECT_EQ(ErrorOf("snaplen: 99999999999999999999999"),
+            "config:1:10: 'snaplen' is 99999999999999999999999, out of range 64..4096");
+  EXPECT_EQ(Parse("snaplen: 64").snaplen, 64u);
+  EXPECT_EQ(Parse("snaplen: 4096").snaplen, 4096u);
+
+  EXPECT_EQ(ErrorOf("ringbuf_size: 32768"),
+            "config:1:15: 'ringbuf_size' is 32768, out of range 65536..1073741824");
+  EXPECT_EQ(ErrorOf("ringbuf_size: 2147483648"),
+            "config:1:15: 'ringbuf_size' is 2147483648, out of range 65536..1073741824");
+  EXPECT_EQ(ErrorOf("ringbuf_size: 1000000"),
+            "config:1:15: 'ringbuf_size' is 1000000, must be a power of two (e.g. 1048576)");
+  EXPECT_EQ(Parse("ringbuf_size: 65536").ringbuf_size, 65536u);
+  EXPECT_EQ(Parse("ringbuf_size: 1073741824").ringbuf_size, 1073741824u);
+
+  EXPECT_EQ(ErrorOf("connections:\n  max: 1023"),
+            "config:2:8: 'connections.max' is 1023, out of range 1024..4194304");
+  EXPECT_EQ(ErrorOf("connections:\n  max: 4194305"),
+            "config:2:8: 'connections.max' is 4194305, out of range 1024..4194304");
+  EXPECT_EQ(ErrorOf("connections:\n  idle_timeout_seconds: 9"),
+            "config:2:25: 'connections.idle_timeout_seconds' is 9, out of range 10..86400");
+  EXPECT_EQ(ErrorOf("connections:\n  idle_timeout_seconds: 86401"),
+            "config:2:25: 'connections.idle_timeout_seconds' is 86401, out of range 10..86400");
+  EXPECT_EQ(ErrorOf("routes:\n  max_per_port: 9"),
+            "config:2:17: 'routes.max_per_port' is 9, out of range 10..100000");
+  EXPECT_EQ(ErrorOf("routes:\n  max_per_port: 100001"),
+            "config:2:17: 'routes.max_per_port' is 100001, out of range 10..100000");
+}
+
+TEST(ConfigTest, Ports) {
+  EXPECT_EQ(ErrorOf("ports: [0]"), "config:1:9: 'ports[0]' is 0, out of range 1..65535");
+  EXPECT_EQ(ErrorOf("ports: [80, 65536]"),
+            "config:1:13: 'ports[1]' is 65536, out of range 1..65535");
+  EXPECT_EQ(ErrorOf("ports: [80, 443, 80]"),
+            "config:1:18: 'ports' lists 80 twice (ports[0] and ports[2])");
+  EXPECT_EQ(ErrorOf("ports: []"), "config:1:8: 'ports' is empty; list at least one port to watch");
+  std::string many = "ports: [";
+  for (int p = 1; p <= 65; ++p) many += std::to_string(p) + (p < 65 ? ", " : "]");
+  EXPECT_EQ(ErrorOf(many), "config:1:8: 'ports' has 65 entries; at most 64 are allowed");
+  many = "ports: [";
+  for (int p = 1; p <= 64; ++p) many += std::to_string(p) + (p < 64 ? ", " : "]");
+  EXPECT_EQ(Parse(many).ports.size(), 64u);
+  EXPECT_EQ(Parse("ports:\n  - 65535\n  - 1").ports, (std::vector<uint16_t>{65535, 1}));
+}
+
+TEST(ConfigTest, Interfaces) {
+  EXPECT_EQ(ErrorOf("interfaces: [eth0, eth0]"), "config:1:20: 'interfaces' lists 'eth0' twice");
+  EXPECT_EQ(ErrorOf("interfaces: [\"\"]"), "config:1:14: 'interfaces[0]' ('') is empty");
+  EXPECT_EQ(ErrorOf("interfaces: [averyveryverylongname]"),
+            "config:1:14: 'interfaces[0]' ('averyveryverylongname') is longer than 15 characters "
+            "(IFNAMSIZ)");
+  EXPECT_EQ(ErrorOf("interfaces: [\"eth0:1\"]"),
+            "config:1:14: 'interfaces[0]' ('eth0:1') contains '/', ':' or whitespace, which "
+            "interface names cannot");
+}
+
+TEST(ConfigTest, RoutePatterns) {
+  EXPECT_EQ(ErrorOf("routes:\n  patterns: [api/users]"),
+            "config:2:14: 'routes.patterns[0]' ('api/users') must start with '/'");
+  EXPECT_EQ(ErrorOf("routes:\n  patterns:\n    - {port: 80, pattern: users}"),
+            "config:3:27: 'routes.patterns[0].pattern' ('users') must start with '/'");
+  EXPECT_EQ(ErrorOf("routes:\n  patterns:\n    - {port: 80}"),
+            "config:3:7: 'routes.patterns[0]' has no 'pattern'; write {port: 8080, pattern: "
+            "\"/v1/{id}\"}");
+  EXPECT_EQ(ErrorOf("routes:\n  patterns:\n    - {port: 9000, pattern: /x}"),
+            "config:3:14: 'routes.patterns[0].port' is 9000, which is not in 'ports'; the "
+            "pattern would never match");
+  EXPECT_EQ(ErrorOf("routes:\n  patterns:\n    - {port: 0, pattern: /x}"),
+            "config:3:14: 'routes.patterns[0].port' is 0, out of range 1..65535");
+  EXPECT_EQ(ErrorOf("routes:\n  patterns:\n    - [/x]"),
+            "config:3:7: 'routes.patterns[0]' must be a string such as \"/api/users/{id}\" or a "
+            "map {port: 8080, pattern: \"/v1/items/{id}\"}, got a list");
+  EXPECT_EQ(ErrorOf("routes:\n  patterns: [\"/users/{id\"]"),
+            "config:2:14: 'routes.patterns[0]' ('/users/{id') has segment '{id'; a placeholder "
+            "must be a whole segment such as '{id}'");
+  EXPECT_EQ(ErrorOf("routes:\n  patterns: [\"/users/id-{id}\"]"),
+            "config:2:14: 'routes.patterns[0]' ('/users/id-{id}') has segment 'id-{id}'; a "
+            "placeholder must be a whole segment such as '{id}'");
+  EXPECT_EQ(ErrorOf("routes:\n  patterns: [\"/search?q={q}\"]"),
+            "config:2:14: 'routes.patterns[0]' ('/search?q={q}') must not contain '?' or '#' "
+            "(routes are paths only)");
+  EXPECT_EQ(ErrorOf("routes:\n  patterns: [\"/a/{id}\", \"/a/{id}\"]"),
+            "config:2:25: 'routes.patterns[1]' repeats pattern '/a/{id}'");
+  // The same pattern on another port is a different pattern.
+  EXPECT_EQ(Parse("routes:\n  patterns: [\"/a/{id}\", {port: 80, pattern: \"/a/{id}\"}]")
+                .routes.patterns.size(),
+            2u);
+  EXPECT_EQ(Parse("routes:\n  patterns: [/]").routes.patterns[0].pattern, "/");
+}
+
+TEST(ConfigTest, ListenAddress) {
+  EXPECT_EQ(Parse("metrics:\n  listen: 0.0.0.0:9464").metrics.listen, "0.0.0.0:9464");
+  EXPECT_EQ(Parse("metrics:\n  listen: \"[::]:9100\"").metrics.listen, "[::]:9100");
+  EXPECT_EQ(ErrorOf("metrics:\n  listen: localhost:9100"),
+            "config:2:11: 'metrics.listen' is 'localhost:9100': 'localhost' is not an IPv4 "
+            "address (host names are not resolved); expected IP:PORT with an IP address, e.g. "
+            "127.0.0.1:9100, 0.0.0.0:9100 or [::1]:9100");
+  EXPECT_EQ(ErrorOf("metrics:\n  listen: 9100"),
+            "config:2:11: 'metrics.listen' is '9100': expected IP:PORT with an IP address, e.g. "
+            "127.0.0.1:9100, 0.0.0.0:9100 or [::1]:9100");
+  EXPECT_EQ(ErrorOf("metrics:\n  listen: \"::1:9100\""),
+            "config:2:11: 'metrics.listen' is '::1:9100': an IPv6 address must be written in "
+            "brackets; expected IP:PORT with an IP address, e.g. 127.0.0.1:9100, 0.0.0.0:9100 "
+            "or [::1]:9100");
+  EXPECT_EQ(ErrorOf("metrics:\n  listen: 127.0.0.1:0"),
+            "config:2:11: 'metrics.listen' is '127.0.0.1:0': port '0' is not in 1..65535; "
+            "expected IP:PORT with an IP address, e.g. 127.0.0.1:9100, 0.0.0.0:9100 or "
+            "[::1]:9100");
+
+  auto v6 = ParseListenAddress("[fe80::1]:80");
+  ASSERT_TRUE(v6.ok());
+  EXPECT_EQ(v6->host, "fe80::1");
+  EXPECT_EQ(v6->port, 80);
+  EXPECT_TRUE(v6->ipv6);
+  auto v4 = ParseListenAddress("10.1.2.3:65535");
+  ASSERT_TRUE(v4.ok());
+  EXPECT_EQ(v4->host, "10.1.2.3");
+  EXPECT_EQ(v4->port, 65535);
+  EXPECT_FALSE(v4->ipv6);
+  for (const char* bad : {"", ":9100", "127.0.0.1:", "127.0.0.1:99999", "[::1]9100", "[::1",
+                          "[127.0.0.1]:80", "999.1.1.1:80", "127.0.0.1:80x"}) {
+    EXPECT_FALSE(ParseListenAddress(bad).ok()) << bad;
+  }
+}
+
+TEST(ConfigTest, BadYamlSyntaxNamesTheLine) {
+  EXPECT_EQ(ErrorOf("ports: [80, 443\nsnaplen: 100\n"),
+            "config:2:8: invalid YAML: end of sequence flow not found");
+  EXPECT_EQ(ErrorOf("snaplen: 100\n  ports: [80]\n"),
+            "config:2:8: invalid YAML: illegal map value");
+  EXPECT_EQ(ErrorOf("metrics:\n\tlisten: x\n"),
+            "config:2:8: invalid YAML: illegal map value (indent with spaces; YAML forbids tabs)");
+  EXPECT_EQ(ErrorOf("snaplen: 100\n---\nsnaplen: 200\n"),
+            "config: found 2 YAML documents ('---'); a config file holds exactly one");
+}
+
+TEST(ConfigTest, LoadConfigReportsPathAndErrno) {
+  auto missing = LoadConfig("/nonexistent/traffic-analyzer.yaml");
+  ASSERT_FALSE(missing.ok());
+  EXPECT_EQ(missing.error().err, ENOENT);
+  EXPECT_EQ(missing.error().ToString(),
+            "cannot read config file '/nonexistent/traffic-analyzer.yaml': No such file or "
+            "directory");
+
+  char path[] = "/tmp/ta-config-test-XXXXXX";
+  int fd = ::mkstemp(path);
+  ASSERT_GE(fd, 0);
+  const std::string text = "ports: [80]\nmetrics:\n  lisen: x\n";
+  ASSERT_EQ(::write(fd, text.data(), text.size()), static_cast<ssize_t>(text.size()));
+  ::close(fd);
+  auto bad = LoadConfig(path);
+  ::unlink(path);
+  ASSERT_FALSE(bad.ok());
+  EXPECT_EQ(bad.error().message,
+            std::string(path) + ":3:3: unknown key 'metrics.lisen' (known keys: listen)");
+}
+
+}  // namespace
+}  // namespace ta::agent

@@ -1,0 +1,332 @@
+// The replay decoder against the capture contract: every scenario of
+// tests/common/capture_scenarios.h (which tests/bpf/tc_capture_test.cc runs through the kernel)
+// must give the same events and counters here, on Ethernet and on both Linux cooked link
+// types. Then what only replay has: raw IP, captures cut short, the bounded flow table.
+#include "analyzer/capture/packet_decoder.h"
+
+#include <gtest/gtest.h>
+
+#include <string>
+#include <vector>
+
+#include "bpf/ta_abi.h"
+#include "tests/common/capture_scenarios.h"
+
+namespace ta::analyzer::capture {
+namespace {
+
+using ta::testing::Bytes;
+using ta::testing::Conversation;
+using ta::testing::EventKind;
+using ta::testing::EventView;
+using ta::testing::FrameSpec;
+using ta::testing::kAck;
+using ta::testing::KeyView;
+using ta::testing::kFin;
+using ta::testing::kPsh;
+using ta::testing::kRst;
+using ta::testing::kSyn;
+using ta::testing::L3;
+using ta::testing::Scenario;
+using ta::testing::StatView;
+
+KeyView ToView(const FlowKey& k) {
+  KeyView v;
+  v.client_addr = k.client_addr;
+  v.server_addr = k.server_addr;
+  v.client_port = k.client_port;
+  v.server_port = k.server_port;
+  v.family = k.family;
+  return v;
+}
+
+FlowKey ToFlowKey(const KeyView& v) {
+  FlowKey k;
+  k.client_addr = v.client_addr;
+  k.server_addr = v.server_addr;
+  k.client_port = v.client_port;
+  k.server_port = v.server_port;
+  k.family = v.family;
+  return k;
+}
+
+// Records the event stream in the neutral form the scenarios are written in, plus timestamps.
+class Recorder : public EventConsumer {
+ public:
+  void OnConnOpen(const ConnOpenEvent& ev) override {
+    EventView v;
+    v.kind = EventKind::kOpen;
+    v.key = ToView(ev.flow);
+    v.mid_stream = ev.mid_stream;
+    events.push_back(v);
+    ts.push_back(ev.ts_ns);
+  }
+  void OnSegment(const SegmentEvent& ev) override {
+    EventView v;
+    v.kind = EventKind::kPayload;
+    v.key = ToView(ev.flow);
+    v.dir = static_cast<uint8_t>(ev.dir);
+    v.seq = ev.seq;
+    v.payload_len = ev.wire_len;
+    v.tcp_flags = ev.tcp_flags;
+    v.captured.assign(ev.captured.begin(), ev.captured.end());
+    events.push_back(v);
+    ts.push_back(ev.ts_ns);
+  }
+  void OnConnClose(const ConnCloseEvent& ev) override {
+    EventView v;
+    v.kind = EventKind::kClose;
+    v.key = ToView(ev.flow);
+    v.reset = ev.reset;
+    v.bytes = ev.bytes;
+    v.packets = ev.packets;
+    events.push_back(v);
+    ts.push_back(ev.ts_ns);
+  }
+
+  std::vector<EventView> events;
+  std::vector<uint64_t> ts;
+};
+
+StatView ToStatView(const PacketDecoderStats& s) {
+  StatView v;
+  v.packets = s.packets;
+  v.payload_events = s.payload_events;
+  v.conn_events = s.conn_events;
+  v.malformed = s.malformed;
+  v.ipv6_ext_unsupported = s.ipv6_ext_unsupported;
+  v.fragments = s.fragments;
+  return v;
+}
+
+PacketDecoderConfig ConfigFor(const Scenario& sc) {
+  PacketDecoderConfig cfg;
+  cfg.ports = sc.ports;
+  cfg.snaplen = sc.snaplen;
+  return cfg;
+}
+
+// The same frame behind a Linux cooked header instead of Ethernet. Frames too short to hold an
+// Ethernet header have no ethertype to carry over and stay as they are.
+Bytes ToCooked(const Bytes& eth, LinkType link) {
+  if (eth.size() < 14) return eth;
+  const uint8_t hi = eth[12], lo = eth[13];
+  Bytes out;
+  if (link == LinkType::kLinuxSll) {
+    out = {0, 0, 0, 1, 0, 6, 0x02, 0, 0, 0, 0, 0x01, 0, 0, hi, lo};
+  } else {
+    out = {hi, lo, 0, 0, 0, 0, 0, 2, 0, 1, 0, 6, 0x02, 0, 0, 0, 0, 0x01, 0, 0};
+  }
+  out.insert(out.end(), eth.begin() + 14, eth.end());
+  return out;
+}
+
+// ---------------------------------------------------------------------------------------------
+// The shared scenarios, on each link type.
+
+struct LinkCase {
+  LinkType link;
+  const char* name;
+};
+
+class DecoderScenarioTest : public ::testing::TestWithParam<std::tuple<LinkCase, Scenario>> {};
+
+TEST_P(DecoderScenarioTest, EventsAndCountersMatch) {
+  const auto& [lc, sc] = GetParam();
+  PacketDecoder dec(ConfigFor(sc));
+  Recorder rec;
+  uint64_t ts = 1'000'000;
+  for (const auto& p : sc.packets) {
+    Bytes frame = lc.link == LinkType::kEthernet ? p.frame : ToCooked(p.frame, lc.link);
+    dec.Decode(lc.link, frame, ts += 1000, rec);
+  }
+  EXPECT_EQ(rec.events, sc.expected);
+  EXPECT_EQ(ToStatView(dec.stats()), sc.stats);
+  EXPECT_EQ(dec.stats().frames, sc.packets.size());
+  EXPECT_EQ(dec.stats().capture_truncated, 0u);
+  EXPECT_EQ(dec.stats().conn_evicted, 0u);
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Capture, DecoderScenarioTest,
+    ::testing::Combine(::testing::Values(LinkCase{LinkType::kEthernet, "ethernet"},
+                                         LinkCase{LinkType::kLinuxSll, "sll"},
+                                         LinkCase{LinkType::kLinuxSll2, "sll2"}),
+                       ::testing::ValuesIn(ta::testing::CaptureScenarios())),
+    [](const ::testing::TestParamInfo<std::tuple<LinkCase, Scenario>>& param) {
+      return std::string(std::get<0>(param.param).name) + "_" + std::get<1>(param.param).name;
+    });
+
+// ---------------------------------------------------------------------------------------------
+// Replay only.
+
+PacketDecoderConfig WebPorts() {
+  PacketDecoderConfig cfg;
+  cfg.ports = {80, 443, 8080, 8443};
+  return cfg;
+}
+
+TEST(PacketDecoderTest, LinkTypesFromPcap) {
+  EXPECT_EQ(LinkTypeFromPcap(1), LinkType::kEthernet);
+  EXPECT_EQ(LinkTypeFromPcap(113), LinkType::kLinuxSll);
+  EXPECT_EQ(LinkTypeFromPcap(276), LinkType::kLinuxSll2);
+  for (int raw : {12, 14, 101, 228, 229}) EXPECT_EQ(LinkTypeFromPcap(raw), LinkType::kRawIp);
+  EXPECT_FALSE(LinkTypeFromPcap(0).has_value());    // BSD loopback
+  EXPECT_FALSE(LinkTypeFromPcap(105).has_value());  // 802.11
+}
+
+TEST(PacketDecoderTest, RawIpFramesOfBothFamilies) {
+  PacketDecoder dec(WebPorts());
+  Recorder rec;
+  Conversation c4(L3::kIpv4, "198.18.0.1", 40000, "198.18.0.2", 80);
+  Conversation c6(L3::kIpv6, "2001:db8::1", 40000, "2001:db8::2", 443);
+  c4.base().link = ta::testing::Link::kRawIp;
+  c6.base().link = ta::testing::Link::kRawIp;
+  const Bytes req = ta::testing::PayloadOf("GET / HTTP/1.1\r\n\r\n");
+  dec.Decode(LinkType::kRawIp, c4.FromClient(kSyn).frame, 1, rec);
+  dec.Decode(LinkType::kRawIp, c6.FromClient(kPsh | kAck, req).frame, 2, rec);
+  ASSERT_EQ(rec.events.size(), 3u);
+  EXPECT_EQ(rec.events[0], ta::testing::Open(c4.key(), false));
+  EXPECT_EQ(rec.events[1], ta::testing::Open(c6.key(), true));
+  EXPECT_EQ(rec.events[2], ta::testing::Payload(c6.key(), 0, 1000, kPsh | kAck, req, 1024));
+  // Neither IPv4 nor IPv6 in the version nibble, and nothing at all.
+  dec.Decode(LinkType::kRawIp, Bytes{0x50, 0, 0, 0}, 3, rec);
+  dec.Decode(LinkType::kRawIp, Bytes{}, 4, rec);
+  EXPECT_EQ(dec.stats().malformed, 2u);
+}
+
+TEST(PacketDecoderTest, FramesShorterThanTheLinkHeaderAreMalformed) {
+  PacketDecoder dec(WebPorts());
+  Recorder rec;
+  dec.Decode(LinkType::kEthernet, Bytes(10, 0), 1, rec);
+  dec.Decode(LinkType::kLinuxSll, Bytes(15, 0), 2, rec);
+  dec.Decode(LinkType::kLinuxSll2, Bytes(19, 0), 3, rec);
+  EXPECT_EQ(dec.stats().malformed, 3u);
+  EXPECT_TRUE(rec.events.empty());
+}
+
+// A capture taken with a small snaplen (tcpdump -s) keeps fewer bytes than the wire carried:
+// lengths still come from the headers and the wire length, payload beyond the capture is
+// reported in wire_len only, and headers cut by the capture are counted apart from malformed
+// packets, since the packet was fine.
+TEST(PacketDecoderTest, CaptureCutShortKeepsWireLengths) {
+  PacketDecoder dec(WebPorts());
+  Recorder rec;
+  Conversation c(L3::kIpv4, "198.18.0.1", 40000, "198.18.0.2", 80);
+  const Bytes payload = ta::testing::PatternPayload(1400);
+  Bytes frame = c.FromClient(kAck, payload).frame;
+  const auto wire = static_cast<uint32_t>(frame.size());
+  dec.Decode(LinkType::kEthernet, std::span(frame).first(54 + 100), wire, 7, rec);
+  ASSERT_EQ(rec.events.size(), 2u);
+  EXPECT_EQ(rec.events[1].payload_len, 1400u);
+  EXPECT_EQ(rec.events[1].captured, Bytes(payload.begin(), payload.begin() + 100));
+
+  dec.Decode(LinkType::kEthernet, std::span(frame).first(40), wire, 8, rec);  // inside TCP
+  EXPECT_EQ(dec.stats().capture_truncated, 1u);
+  EXPECT_EQ(dec.stats().malformed, 0u);
+  EXPECT_EQ(rec.events.size(), 2u);
+}
+
+// Segments as GSO/GRO hands them to tc and to libpcap: far larger than an MSS.
+TEST(PacketDecoderTest, LargeSegmentCapturesSnaplenAndCountsAll) {
+  PacketDecoderConfig cfg = WebPorts();
+  cfg.snaplen = 100000;  // clamped to TA_MAX_SNAPLEN, as the datapath does
+  PacketDecoder dec(cfg);
+  Recorder rec;
+  Conversation c(L3::kIpv6, "2001:db8::1", 40000, "2001:db8::2", 80);
+  const Bytes payload = ta::testing::PatternPayload(60000);
+  dec.Decode(LinkType::kEthernet, c.FromClient(kAck, payload).frame, 1, rec);
+  ASSERT_EQ(rec.events.size(), 2u);
+  EXPECT_EQ(rec.events[1].payload_len, 60000u);
+  EXPECT_EQ(rec.events[1].captured, Bytes(payload.begin(), payload.begin() + 4096));
+}
+
+TEST(PacketDecoderTest, EventsCarryFrameTimestampsAndStateTracksHandshake) {
+  PacketDecoder dec(WebPorts());
+  Recorder rec;
+  Conversation c(L3::kIpv4, "198.18.0.1", 40000, "198.18.0.2", 80);
+  const Bytes req = ta::testing::PayloadOf("GET / HTTP/1.1\r\n\r\n");
+  dec.Decode(LinkType::kEthernet, c.FromClient(kSyn).frame, 100, rec);
+  dec.Decode(LinkType::kEthernet, c.FromServer(kSyn | kAck).frame, 250, rec);
+  dec.Decode(LinkType::kEthernet, c.FromClient(kAck).frame, 300, rec);
+  dec.Decode(LinkType::kEthernet, c.FromClient(kPsh | kAck, req).frame, 400, rec);
+  EXPECT_EQ(rec.ts, (std::vector<uint64_t>{100, 400}));
+
+  auto st = dec.Lookup(ToFlowKey(c.key()));
+  ASSERT_TRUE(st.has_value());
+  EXPECT_EQ(st->flags, TA_CONN_F_SYN_SEEN);
+  EXPECT_EQ(st->syn_ns, 100u);
+  EXPECT_EQ(st->synack_ns, 250u);
+  EXPECT_EQ(st->first_seen_ns, 100u);
+  EXPECT_EQ(st->last_seen_ns, 400u);
+  EXPECT_EQ(st->client_isn, 1000u);
+  EXPECT_EQ(st->bytes, (std::array<uint64_t, 2>{req.size(), 0}));
+  EXPECT_EQ(st->packets, (std::array<uint64_t, 2>{3, 1}));
+
+  dec.Decode(LinkType::kEthernet, c.FromServer(kRst).frame, 500, rec);
+  EXPECT_EQ(rec.ts.back(), 500u);
+  EXPECT_FALSE(dec.Lookup(ToFlowKey(c.key())).has_value());
+  EXPECT_EQ(dec.connections(), 0u);
+}
+
+// The table holds max_connections flows; the least recently used goes first, silently (the
+// kernel's LRU hash emits nothing either), and comes back as a mid-stream open if it speaks
+// again.
+TEST(PacketDecoderTest, FlowTableIsBoundedLeastRecentlyUsedFirst) {
+  PacketDecoderConfig cfg = WebPorts();
+  cfg.max_connections = 2;
+  PacketDecoder dec(cfg);
+  Recorder rec;
+  Conversation a(L3::kIpv4, "198.18.0.1", 40001, "198.18.0.2", 80);
+  Conversation b(L3::kIpv4, "198.18.0.1", 40002, "198.18.0.2", 80);
+  Conversation c(L3::kIpv4, "198.18.0.1", 40003, "198.18.0.2", 80);
+  const Bytes x = ta::testing::PayloadOf("x");
+  uint64_t ts = 0;
+  dec.Decode(LinkType::kEthernet, a.FromClient(kSyn).frame, ++ts, rec);
+  dec.Decode(LinkType::kEthernet, b.FromClient(kSyn).frame, ++ts, rec);
+  dec.Decode(LinkType::kEthernet, a.FromClient(kAck).frame, ++ts, rec);  // a is fresher than b
+  dec.Decode(LinkType::kEthernet, c.FromClient(kSyn).frame, ++ts, rec);  // evicts b
+  EXPECT_EQ(dec.connections(), 2u);
+  EXPECT_EQ(dec.stats().conn_evicted, 1u);
+  EXPECT_TRUE(dec.Lookup(ToFlowKey(a.key())).has_value());
+  EXPECT_FALSE(dec.Lookup(ToFlowKey(b.key())).has_value());
+
+  rec.events.clear();
+  uint32_t bseq = b.client_seq();
+  dec.Decode(LinkType::kEthernet, b.FromClient(kAck, x).frame, ++ts, rec);  // evicts a
+  EXPECT_EQ(rec.events,
+            (std::vector<EventView>{ta::testing::Open(b.key(), true),
+                                    ta::testing::Payload(b.key(), 0, bseq, kAck, x, 1024)}));
+  EXPECT_EQ(dec.stats().conn_evicted, 2u);
+  EXPECT_FALSE(dec.Lookup(ToFlowKey(a.key())).has_value());
+
+  rec.events.clear();
+  dec.Decode(LinkType::kEthernet, c.FromClient(kFin | kAck).frame, ++ts, rec);
+  dec.Decode(LinkType::kEthernet, c.FromServer(kFin | kAck).frame, ++ts, rec);
+  EXPECT_EQ(rec.events,
+            (std::vector<EventView>{ta::testing::Close(c.key(), false, {0, 0}, {2, 1})}));
+}
+
+TEST(PacketDecoderTest, ZeroMaxConnectionsStillTracksOne) {
+  PacketDecoderConfig cfg = WebPorts();
+  cfg.max_connections = 0;
+  PacketDecoder dec(cfg);
+  Recorder rec;
+  Conversation a(L3::kIpv4, "198.18.0.1", 40001, "198.18.0.2", 80);
+  dec.Decode(LinkType::kEthernet, a.FromClient(kSyn).frame, 1, rec);
+  EXPECT_EQ(dec.connections(), 1u);
+}
+
+// The wire length given with a frame is never below what was captured.
+TEST(PacketDecoderTest, WireLengthBelowCapturedIsRaised) {
+  PacketDecoder dec(WebPorts());
+  Recorder rec;
+  Conversation a(L3::kIpv4, "198.18.0.1", 40001, "198.18.0.2", 80);
+  Bytes f = a.FromClient(kAck, ta::testing::PayloadOf("abc")).frame;
+  dec.Decode(LinkType::kEthernet, f, 10, 1, rec);
+  EXPECT_EQ(rec.events.size(), 2u);
+  EXPECT_EQ(dec.stats().malformed, 0u);
+}
+
+}  // namespace
+}  // namespace ta::analyzer::capture

@@ -21,7 +21,7 @@ namespace {
 constexpr uint32_t kIngress = 0xFFFFFFF2;
 constexpr uint32_t kEgress = 0xFFFFFFF3;
 
-std::string Run(const std::string& cmd) {
+std::string Sh(const std::string& cmd) {
   std::string out;
   std::unique_ptr<FILE, decltype(&pclose)> p(popen((cmd + " 2>&1").c_str(), "r"), pclose);
   if (!p) return out;
@@ -45,8 +45,8 @@ class TcHookTest : public ::testing::Test {
   void SetUp() override {
     TA_REQUIRE_ROOT();
     ifname_ = "tatest" + std::to_string(getpid() % 100000);
-    Run("ip link del " + ifname_);
-    ASSERT_EQ(Run("ip link add " + ifname_ + " type dummy"), "");
+    Sh("ip link del " + ifname_);
+    ASSERT_EQ(Sh("ip link add " + ifname_ + " type dummy"), "");
     ingress_ = {LoadProg("ta_tc_ingress"), "ta_tc_ingress"};
     egress_ = {LoadProg("ta_tc_egress"), "ta_tc_egress"};
     ASSERT_GE(ingress_.fd, 0);
@@ -54,11 +54,11 @@ class TcHookTest : public ::testing::Test {
     ifindex_ = static_cast<int>(if_nametoindex(ifname_.c_str()));
   }
   void TearDown() override {
-    if (!ifname_.empty()) Run("ip link del " + ifname_);
+    if (!ifname_.empty()) Sh("ip link del " + ifname_);
     if (ingress_.fd >= 0) close(ingress_.fd);
     if (egress_.fd >= 0) close(egress_.fd);
   }
-  bool HasClsact() { return Run("tc qdisc show dev " + ifname_).find("clsact") != std::string::npos; }
+  bool HasClsact() { return Sh("tc qdisc show dev " + ifname_).find("clsact") != std::string::npos; }
   int Filters(uint32_t parent) {
     auto n = CountTcFilters(ifindex_, parent);
     EXPECT_TRUE(n.ok()) << n.error().ToString();
@@ -83,7 +83,7 @@ TEST_F(TcHookTest, AttachCreatesQdiscAndDetachRemovesIt) {
 }
 
 TEST_F(TcHookTest, ExistingQdiscIsNeverRemoved) {
-  ASSERT_EQ(Run("tc qdisc add dev " + ifname_ + " clsact"), "");
+  ASSERT_EQ(Sh("tc qdisc add dev " + ifname_ + " clsact"), "");
   auto att = TcAttachment::Attach(ifname_, ingress_, egress_);
   ASSERT_TRUE(att.ok()) << att.error().ToString();
   EXPECT_FALSE((*att)->created_qdisc());
@@ -97,7 +97,7 @@ TEST_F(TcHookTest, QdiscWeCreatedStaysWhileAnotherFilterUsesIt) {
   auto att = TcAttachment::Attach(ifname_, ingress_, egress_);
   ASSERT_TRUE(att.ok()) << att.error().ToString();
   // Someone else attaches a filter after us.
-  ASSERT_EQ(Run("tc filter add dev " + ifname_ + " ingress prio 1 matchall action pass"), "");
+  ASSERT_EQ(Sh("tc filter add dev " + ifname_ + " ingress prio 1 matchall action pass"), "");
   (*att)->Detach();
   EXPECT_TRUE(HasClsact());
   EXPECT_EQ(Filters(kIngress), 1);  // theirs, untouched

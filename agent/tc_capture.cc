@@ -21,6 +21,12 @@ int LibbpfPrint(enum libbpf_print_level level, const char* format, va_list args)
   int n = std::vsnprintf(buf, sizeof(buf), format, args);
   std::string_view msg(buf, n > 0 ? std::min<size_t>(static_cast<size_t>(n), sizeof(buf) - 1) : 0);
   while (!msg.empty() && msg.back() == '\n') msg.remove_suffix(1);
+  // bpf_tc_query on a hook without our filter is how we probe for a stale one; the kernel's
+  // "not found" is the expected answer there, not a warning.
+  if (msg.find("Cannot find specified filter chain") != std::string_view::npos) {
+    level = LIBBPF_DEBUG;
+    if (!g_libbpf_verbose) return 0;
+  }
   switch (level) {
     case LIBBPF_WARN: spdlog::warn("libbpf: {}", msg); break;
     case LIBBPF_INFO: spdlog::info("libbpf: {}", msg); break;

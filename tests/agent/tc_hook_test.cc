@@ -1,4 +1,4 @@
-// Privileged: attaches real tc filters to a dummy interface the test creates (no traffic).
+// Privileged: attaches real tc filters to a veth the test creates (no traffic is sent).
 #include "agent/tc_hook.h"
 
 #include <bpf/bpf.h>
@@ -46,7 +46,7 @@ class TcHookTest : public ::testing::Test {
     TA_REQUIRE_ROOT();
     ifname_ = "tatest" + std::to_string(getpid() % 100000);
     Sh("ip link del " + ifname_);
-    ASSERT_EQ(Sh("ip link add " + ifname_ + " type dummy"), "");
+    ASSERT_EQ(Sh("ip link add " + ifname_ + " type veth peer name " + ifname_ + "p"), "");
     ingress_ = {LoadProg("ta_tc_ingress"), "ta_tc_ingress"};
     egress_ = {LoadProg("ta_tc_egress"), "ta_tc_egress"};
     ASSERT_GE(ingress_.fd, 0);
@@ -97,7 +97,11 @@ TEST_F(TcHookTest, QdiscWeCreatedStaysWhileAnotherFilterUsesIt) {
   auto att = TcAttachment::Attach(ifname_, ingress_, egress_);
   ASSERT_TRUE(att.ok()) << att.error().ToString();
   // Someone else attaches a filter after us.
-  ASSERT_EQ(Sh("tc filter add dev " + ifname_ + " ingress prio 1 matchall action pass"), "");
+  LIBBPF_OPTS(bpf_tc_hook, hook, .ifindex = ifindex_, .attach_point = BPF_TC_INGRESS);
+  int theirs = LoadProg("other_tool");
+  LIBBPF_OPTS(bpf_tc_opts, opts, .prog_fd = theirs, .handle = 1, .priority = 1);
+  ASSERT_EQ(bpf_tc_attach(&hook, &opts), 0);
+  close(theirs);
   (*att)->Detach();
   EXPECT_TRUE(HasClsact());
   EXPECT_EQ(Filters(kIngress), 1);  // theirs, untouched
@@ -137,7 +141,7 @@ TEST_F(TcHookTest, ForeignFilterAtOurHandleIsRefused) {
 
   auto att = TcAttachment::Attach(ifname_, ingress_, egress_);
   ASSERT_FALSE(att.ok());
-  EXPECT_NE(att.error().message.find("'cilium_ingress', which is not ours"), std::string::npos)
+  EXPECT_NE(att.error().message.find("('cilium_ingress'), which is not ours"), std::string::npos)
       << att.error().message;
   EXPECT_EQ(Filters(kIngress), 1);  // still theirs
   LIBBPF_OPTS(bpf_tc_opts, q, .handle = kTcHandle, .priority = kTcPriority);

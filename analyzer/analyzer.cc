@@ -15,7 +15,7 @@ namespace {
 // One tracked TCP connection: a reassembler per direction feeding the HTTP/1.x parsers.
 struct Connection {
   Connection(const FlowKey& key, bool in_sync, uint64_t now_ns,
-             protocols::http1::ExchangeContext& ctx)
+             protocols::ConnectionContext& ctx)
       : flow(key),
         last_active_ns(now_ns),
         streams{tcp::Reassembler(ctx.config, ctx.stats), tcp::Reassembler(ctx.config, ctx.stats)},
@@ -76,7 +76,7 @@ struct Analyzer::Impl {
   AnalyzerConfig config;
   AnalyzerStats stats;
   routes::RouteTemplater routes;
-  protocols::http1::ExchangeContext ctx;
+  protocols::ConnectionContext ctx;
   Lru lru;
   std::unordered_map<FlowKey, Lru::iterator, FlowKeyHash> index;
 };
@@ -92,6 +92,12 @@ void Analyzer::OnConnOpen(const ConnOpenEvent& ev) {
   // A new open on a tracked 4-tuple is a new connection (port reuse after a close we missed).
   if (const auto it = s.Find(ev.flow); it != s.lru.end()) s.Finish(it);
   s.Create(ev.flow, /*in_sync=*/!ev.mid_stream, ev.ts_ns);
+}
+
+void Analyzer::OnConnEstablished(const ConnEstablishedEvent& ev) {
+  Impl& s = *impl_;
+  ++s.stats.events_conn_established;
+  s.ctx.sink.OnTcpEstablished(ev);
 }
 
 void Analyzer::OnSegment(const SegmentEvent& ev) {

@@ -10,6 +10,8 @@
 
 #include "analyzer/events.h"
 #include "analyzer/http_exchange.h"
+#include "analyzer/protocols/http2/http2_stats.h"
+#include "analyzer/protocols/websocket/websocket_stats.h"
 
 namespace ta::analyzer {
 
@@ -61,6 +63,15 @@ struct AnalyzerStats {
   uint64_t connections_expired = 0;  // dropped after idle_timeout_ns
   uint64_t connections_tracked = 0;  // gauge: currently tracked
   uint64_t exchanges = 0;            // HTTP exchanges reported
+  uint64_t events_conn_established = 0;
+  // Connections by the protocol detected from their first bytes (protocols/detect.h).
+  uint64_t detected_http1 = 0;
+  uint64_t detected_http2 = 0;     // prior knowledge or h2c upgrade
+  uint64_t detected_tls = 0;       // TLS records: not parsed on the tc path
+  uint64_t detected_websocket = 0;  // HTTP/1.1 upgraded to WebSocket (101)
+  uint64_t detected_unknown = 0;    // anything else: TCP metrics only
+  protocols::http2::Http2Stats http2;
+  protocols::websocket::WebSocketStats websocket;
 };
 
 class Analyzer final : public EventConsumer {
@@ -71,6 +82,7 @@ class Analyzer final : public EventConsumer {
   Analyzer& operator=(const Analyzer&) = delete;
 
   void OnConnOpen(const ConnOpenEvent& ev) override;
+  void OnConnEstablished(const ConnEstablishedEvent& ev) override;
   void OnSegment(const SegmentEvent& ev) override;
   void OnConnClose(const ConnCloseEvent& ev) override;
   // Advances the analyzer's notion of time (same clock as the events): expires idle

@@ -42,12 +42,26 @@ struct ConnOpenEvent {
   bool mid_stream = false;  // first seen carrying payload, without a SYN
 };
 
+// The three-way handshake completed: the client's first ACK after the server's SYN-ACK was
+// seen. Only for connections whose SYN was seen. ack_ns - syn_ns is the handshake round trip as
+// the capture point sees it (on a server node: SYN-ACK out, ACK back in, plus the server's own
+// SYN-ACK latency; on a client node: the server's answer time).
+struct ConnEstablishedEvent {
+  FlowKey flow;
+  uint64_t syn_ns = 0;     // client SYN seen
+  uint64_t synack_ns = 0;  // server SYN-ACK seen
+  uint64_t ack_ns = 0;     // client ACK of the SYN-ACK seen (the event's own time)
+};
+
 struct ConnCloseEvent {
   FlowKey flow;
   uint64_t ts_ns = 0;
   bool reset = false;
   std::array<uint64_t, 2> bytes{};    // payload bytes per Direction
   std::array<uint64_t, 2> packets{};  // packets per Direction
+  // Segments per Direction whose sequence range had been seen before, entirely or in part
+  // (retransmissions, from sequence analysis at the capture point; a retransmitted SYN counts).
+  std::array<uint64_t, 2> retransmits{};
 };
 
 // One TCP segment's payload (or a GSO super-segment). `captured` holds the first bytes of the
@@ -69,6 +83,7 @@ class EventConsumer {
  public:
   virtual ~EventConsumer() = default;
   virtual void OnConnOpen(const ConnOpenEvent& ev) = 0;
+  virtual void OnConnEstablished(const ConnEstablishedEvent& ev) = 0;
   virtual void OnSegment(const SegmentEvent& ev) = 0;
   virtual void OnConnClose(const ConnCloseEvent& ev) = 0;
 };

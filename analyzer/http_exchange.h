@@ -8,6 +8,9 @@
 #include <string_view>
 
 #include "analyzer/events.h"
+#include "analyzer/protocols/http2/grpc_call.h"
+#include "analyzer/protocols/websocket/websocket_records.h"
+#include "analyzer/tcp/tcp_connection.h"
 
 namespace ta::analyzer {
 
@@ -16,7 +19,7 @@ struct HttpExchange {
   std::string method;            // "GET", ... ; non-standard methods become "_OTHER" (OTel)
   std::string route;             // templated, bounded cardinality (see routes/)
   uint16_t status = 0;           // final (non-1xx) status code
-  std::string protocol_version;  // "1.0", "1.1" (later "2")
+  std::string protocol_version;  // "1.0", "1.1", "2"
   std::string scheme;            // "http" (tc path) or "https" (TLS uprobes, later)
   uint64_t request_start_ns = 0;  // timestamp of the segment with the request's first byte
   uint64_t response_end_ns = 0;   // timestamp of the segment with the response's last byte
@@ -44,10 +47,20 @@ inline std::string_view NormalizeMethod(std::string_view method) {
   return "_OTHER";
 }
 
+// Everything the analyzer reports. Only HTTP exchanges are mandatory to take; a sink that does
+// not care about the other records keeps the empty defaults.
 class ExchangeSink {
  public:
   virtual ~ExchangeSink() = default;
   virtual void OnHttpExchange(const HttpExchange& exchange) = 0;
+  virtual void OnGrpcCall(const GrpcCall& /*call*/) {}
+  virtual void OnWebSocketMessage(const WebSocketMessage& /*message*/) {}
+  virtual void OnWebSocketSession(const WebSocketSession& /*session*/) {}
+  // TCP, for every watched connection: opened (SYN or first payload seen), handshake complete,
+  // and ended (however it ended: every opened connection ends exactly once).
+  virtual void OnTcpOpened(const FlowKey& /*flow*/, uint64_t /*ts_ns*/, bool /*mid_stream*/) {}
+  virtual void OnTcpEstablished(const ConnEstablishedEvent& /*ev*/) {}
+  virtual void OnTcpEnded(const TcpConnectionEnd& /*end*/) {}
 };
 
 }  // namespace ta::analyzer

@@ -10,10 +10,14 @@ namespace {
 
 struct Recorder : analyzer::EventConsumer {
   std::vector<analyzer::ConnOpenEvent> opens;
+  std::vector<analyzer::ConnEstablishedEvent> established;
   std::vector<analyzer::ConnCloseEvent> closes;
   std::vector<analyzer::SegmentEvent> segments;
   std::vector<std::string> payloads;
   void OnConnOpen(const analyzer::ConnOpenEvent& ev) override { opens.push_back(ev); }
+  void OnConnEstablished(const analyzer::ConnEstablishedEvent& ev) override {
+    established.push_back(ev);
+  }
   void OnConnClose(const analyzer::ConnCloseEvent& ev) override { closes.push_back(ev); }
   void OnSegment(const analyzer::SegmentEvent& ev) override {
     segments.push_back(ev);

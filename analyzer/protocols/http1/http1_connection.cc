@@ -4,7 +4,7 @@
 
 namespace ta::analyzer::protocols::http1 {
 
-Http1Connection::Http1Connection(const FlowKey& flow, bool in_sync, ExchangeContext& ctx)
+Http1Connection::Http1Connection(const FlowKey& flow, bool in_sync, ConnectionContext& ctx)
     : flow_(flow),
       ctx_(ctx),
       requests_(Direction::kClientToServer, in_sync, ctx.config, ctx.stats, *this),

@@ -16,23 +16,18 @@
 
 #include "analyzer/analyzer.h"
 #include "analyzer/http_exchange.h"
+#include "analyzer/protocols/context.h"
 #include "analyzer/protocols/http1/stream_parser.h"
 #include "analyzer/routes/route_template.h"
 
 namespace ta::analyzer::protocols::http1 {
 
-// What every connection shares: configuration, counters, the route table and the sink.
-struct ExchangeContext {
-  const AnalyzerConfig& config;
-  AnalyzerStats& stats;
-  routes::RouteTemplater& routes;
-  ExchangeSink& sink;
-};
+using protocols::ConnectionContext;
 
 class Http1Connection final : private MessageObserver {
  public:
   // `in_sync` false: joined mid-stream, both directions start in resync mode.
-  Http1Connection(const FlowKey& flow, bool in_sync, ExchangeContext& ctx);
+  Http1Connection(const FlowKey& flow, bool in_sync, ConnectionContext& ctx);
   Http1Connection(const Http1Connection&) = delete;
   Http1Connection& operator=(const Http1Connection&) = delete;
 
@@ -71,7 +66,7 @@ class Http1Connection final : private MessageObserver {
   void Report(const Response& response, std::optional<uint64_t> body_bytes, uint64_t end_ns);
 
   const FlowKey flow_;
-  ExchangeContext& ctx_;
+  ConnectionContext& ctx_;
   StreamParser requests_;
   StreamParser responses_;
   std::vector<Request> pending_;       // oldest first; usually 0 or 1 long

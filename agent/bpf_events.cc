@@ -37,6 +37,7 @@ bool DeliverRecord(std::span<const uint8_t> record, analyzer::EventConsumer& con
   }
   switch (hdr.kind) {
     case TA_EV_CONN_OPEN:
+    case TA_EV_CONN_ESTABLISHED:
     case TA_EV_CONN_CLOSE: {
       ta_conn_event ev;
       if (!ReadFixed(record, ev)) {
@@ -47,12 +48,18 @@ bool DeliverRecord(std::span<const uint8_t> record, analyzer::EventConsumer& con
         consumer.OnConnOpen({.flow = ToFlowKey(ev.key),
                              .ts_ns = hdr.ts_ns,
                              .mid_stream = (ev.flags & TA_CONN_F_MID_STREAM) != 0});
+      } else if (hdr.kind == TA_EV_CONN_ESTABLISHED) {
+        consumer.OnConnEstablished({.flow = ToFlowKey(ev.key),
+                                    .syn_ns = ev.syn_ns,
+                                    .synack_ns = ev.synack_ns,
+                                    .ack_ns = ev.ack_ns});
       } else {
         consumer.OnConnClose({.flow = ToFlowKey(ev.key),
                               .ts_ns = hdr.ts_ns,
                               .reset = (ev.flags & TA_CONN_F_RESET) != 0,
                               .bytes = {ev.bytes[0], ev.bytes[1]},
-                              .packets = {ev.packets[0], ev.packets[1]}});
+                              .packets = {ev.packets[0], ev.packets[1]},
+                              .retransmits = {ev.retransmits[0], ev.retransmits[1]}});
       }
       return true;
     }

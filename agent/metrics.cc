@@ -34,6 +34,20 @@ constexpr std::string_view kPortLabel = "server_port";
 constexpr std::string_view kSchemeLabel = "url_scheme";
 constexpr std::string_view kVersionLabel = "network_protocol_version";
 
+// Direction label values of the TCP and WebSocket metrics.
+constexpr const char* DirectionName(analyzer::Direction dir) {
+  return dir == analyzer::Direction::kClientToServer ? "client_to_server" : "server_to_client";
+}
+constexpr analyzer::Direction kDirections[] = {analyzer::Direction::kClientToServer,
+                                               analyzer::Direction::kServerToClient};
+constexpr analyzer::TcpCloseReason kCloseReasons[] = {
+    analyzer::TcpCloseReason::kFin, analyzer::TcpCloseReason::kReset,
+    analyzer::TcpCloseReason::kExpired, analyzer::TcpCloseReason::kEvicted};
+
+double Seconds(uint64_t from_ns, uint64_t to_ns) {
+  return to_ns > from_ns ? static_cast<double>(to_ns - from_ns) / 1e9 : 0.0;
+}
+
 }  // namespace
 
 std::string_view BuildVersion() {
@@ -98,6 +112,35 @@ Metrics::Metrics()
   analyzer_.evicted_idle_timeout = SnapshotCounter{
       &traffic_analyzer_connections_evicted_total_.Add({{"reason", "idle_timeout"}})};
   analyzer_.connections_tracked = &traffic_analyzer_connections_tracked_.Add({});
+
+  auto detected = [this](const char* protocol) {
+    return SnapshotCounter{
+        &traffic_analyzer_protocol_detections_total_.Add({{"protocol", protocol}})};
+  };
+  analyzer_.detected_http1 = detected("http1");
+  analyzer_.detected_http2 = detected("http2");
+  analyzer_.detected_tls = detected("tls");
+  analyzer_.detected_websocket = detected("websocket");
+  analyzer_.detected_unknown = detected("unknown");
+  analyzer_.http2_parse_errors =
+      SnapshotCounter{&traffic_analyzer_parse_errors_total_.Add({{"protocol", "http2"}})};
+  analyzer_.websocket_parse_errors =
+      SnapshotCounter{&traffic_analyzer_parse_errors_total_.Add({{"protocol", "websocket"}})};
+  // Several analyzer totals feed one series: each SnapshotCounter adds its own increments.
+  analyzer_.websocket_framing_lost =
+      SnapshotCounter{&traffic_analyzer_events_lost_total_.Add({{"stage", "parser"}})};
+  analyzer_.websocket_truncated = SnapshotCounter{
+      &traffic_analyzer_http_truncated_messages_total_.Add({{"protocol", "websocket"}})};
+  analyzer_.http2_malformed =
+      SnapshotCounter{&traffic_analyzer_parse_errors_total_.Add({{"protocol", "http2"}})};
+  analyzer_.grpc_counts_lost =
+      SnapshotCounter{&traffic_analyzer_grpc_message_counts_inexact_total_.Add({})};
+  analyzer_.http2_undecodable =
+      SnapshotCounter{&traffic_analyzer_http2_undecodable_header_blocks_total_.Add({})};
+  analyzer_.http2_resets = SnapshotCounter{&traffic_analyzer_http2_stream_resets_total_.Add({})};
+  analyzer_.http2_goaways = SnapshotCounter{&traffic_analyzer_http2_goaway_frames_total_.Add({})};
+  analyzer_.http2_unanswered = SnapshotCounter{
+      &traffic_analyzer_http_unpaired_messages_total_.Add({{"message", "request"}})};
 
   request_body_unknown_ =
       &traffic_analyzer_http_body_size_unknown_total_.Add({{"message", "request"}});
@@ -203,6 +246,126 @@ void Metrics::OnHttpExchange(const analyzer::HttpExchange& exchange) {
   }
 }
 
+void Metrics::OnGrpcCall(const analyzer::GrpcCall& call) {
+  const std::string status = call.status ? std::to_string(*call.status) : "unknown";
+  const std::string port = std::to_string(call.flow.server_port);
+  std::string key = call.service + '\x1f' + call.method + '\x1f' + status + '\x1f' + port;
+  GrpcSeries series;
+  {
+    std::lock_guard lock(grpc_mu_);
+    auto it = grpc_series_.find(key);
+    if (it == grpc_series_.end()) {
+      const prometheus::Labels call_labels = {{"rpc_system", "grpc"},
+                                              {"rpc_service", call.service},
+                                              {"rpc_method", call.method},
+                                              {"rpc_grpc_status_code", status},
+                                              {std::string(kPortLabel), port}};
+      // Message counts do not depend on the status (OTel gives them no status attribute).
+      const prometheus::Labels message_labels = {{"rpc_system", "grpc"},
+                                                 {"rpc_service", call.service},
+                                                 {"rpc_method", call.method},
+                                                 {std::string(kPortLabel), port}};
+      GrpcSeries created{
+          &rpc_server_duration_seconds_.Add(call_labels, kDurationBucketsSeconds),
+          &rpc_server_requests_per_rpc_.Add(message_labels, kMessagesPerRpcBuckets),
+          &rpc_server_responses_per_rpc_.Add(message_labels, kMessagesPerRpcBuckets)};
+      it = grpc_series_.emplace(std::move(key), created).first;
+    }
+    series = it->second;
+  }
+  series.duration->Observe(call.DurationSeconds());
+  series.requests->Observe(static_cast<double>(call.request_messages));
+  series.responses->Observe(static_cast<double>(call.response_messages));
+}
+
+void Metrics::OnWebSocketMessage(const analyzer::WebSocketMessage& message) {
+  const uint32_t key = static_cast<uint32_t>(message.flow.server_port) << 8 |
+                       static_cast<uint32_t>(message.dir) << 4 |
+                       static_cast<uint32_t>(message.type);
+  WebSocketSeries series;
+  {
+    std::lock_guard lock(websocket_mu_);
+    auto it = websocket_series_.find(key);
+    if (it == websocket_series_.end()) {
+      const prometheus::Labels labels = {
+          {std::string(kPortLabel), std::to_string(message.flow.server_port)},
+          {"direction", DirectionName(message.dir)},
+          {"type", analyzer::ToString(message.type)}};
+      WebSocketSeries created{&websocket_messages_total_.Add(labels),
+                              &websocket_payload_bytes_total_.Add(labels)};
+      it = websocket_series_.emplace(key, created).first;
+    }
+    series = it->second;
+  }
+  series.messages->Increment();
+  series.bytes->Increment(static_cast<double>(message.payload_bytes));
+  if (message.type == analyzer::WebSocketMessageType::kClose) {
+    // Close frames are few: look the series up each time rather than caching per code.
+    websocket_close_frames_total_
+        .Add({{std::string(kPortLabel), std::to_string(message.flow.server_port)},
+              {"direction", DirectionName(message.dir)},
+              {"code", message.close_code ? std::to_string(*message.close_code) : "none"}})
+        .Increment();
+  }
+}
+
+void Metrics::OnWebSocketSession(const analyzer::WebSocketSession& session) {
+  websocket_session_duration_seconds_
+      .Add({{std::string(kPortLabel), std::to_string(session.flow.server_port)},
+            {"close_code", session.close_code ? std::to_string(*session.close_code) : "none"}},
+           kSessionBucketsSeconds)
+      .Observe(session.DurationSeconds());
+}
+
+Metrics::TcpSeries& Metrics::Tcp(uint16_t port) {
+  auto it = tcp_series_.find(port);
+  if (it != tcp_series_.end()) return it->second;
+  const std::string p = std::to_string(port);
+  const prometheus::Labels labels = {{std::string(kPortLabel), p}};
+  TcpSeries created{&tcp_connections_opened_total_.Add(labels),
+                    &tcp_connections_active_.Add(labels),
+                    &tcp_handshake_rtt_seconds_.Add(labels, kHandshakeBucketsSeconds),
+                    {},
+                    {},
+                    {}};
+  for (analyzer::TcpCloseReason reason : kCloseReasons) {
+    created.closed[static_cast<size_t>(reason)] = &tcp_connections_closed_total_.Add(
+        {{std::string(kPortLabel), p}, {"reason", analyzer::ToString(reason)}});
+  }
+  for (analyzer::Direction dir : kDirections) {
+    const prometheus::Labels by_dir = {{std::string(kPortLabel), p},
+                                       {"direction", DirectionName(dir)}};
+    created.bytes[static_cast<size_t>(dir)] = &tcp_bytes_total_.Add(by_dir);
+    created.retransmits[static_cast<size_t>(dir)] = &tcp_retransmitted_segments_total_.Add(by_dir);
+  }
+  return tcp_series_.emplace(port, created).first->second;
+}
+
+void Metrics::OnTcpOpened(const analyzer::FlowKey& flow, uint64_t /*ts_ns*/,
+                          bool /*mid_stream*/) {
+  std::lock_guard lock(tcp_mu_);
+  TcpSeries& series = Tcp(flow.server_port);
+  series.opened->Increment();
+  series.active->Increment();
+}
+
+void Metrics::OnTcpEstablished(const analyzer::ConnEstablishedEvent& ev) {
+  std::lock_guard lock(tcp_mu_);
+  Tcp(ev.flow.server_port).handshake->Observe(Seconds(ev.syn_ns, ev.ack_ns));
+}
+
+void Metrics::OnTcpEnded(const analyzer::TcpConnectionEnd& end) {
+  std::lock_guard lock(tcp_mu_);
+  TcpSeries& series = Tcp(end.flow.server_port);
+  series.active->Decrement();
+  series.closed[static_cast<size_t>(end.reason)]->Increment();
+  for (analyzer::Direction dir : kDirections) {
+    const auto d = static_cast<size_t>(dir);
+    series.bytes[d]->Increment(static_cast<double>(end.bytes[d]));
+    series.retransmits[d]->Increment(static_cast<double>(end.retransmits[d]));
+  }
+}
+
 void Metrics::UpdateAnalyzerStats(const analyzer::AnalyzerStats& s) {
   std::lock_guard lock(snapshot_mu_);
   analyzer_.conn_open.Update(s.events_conn_open);
@@ -221,6 +384,21 @@ void Metrics::UpdateAnalyzerStats(const analyzer::AnalyzerStats& s) {
   analyzer_.evicted_table_full.Update(s.connections_evicted);
   analyzer_.evicted_idle_timeout.Update(s.connections_expired);
   analyzer_.connections_tracked->Set(static_cast<double>(s.connections_tracked));
+  analyzer_.detected_http1.Update(s.detected_http1);
+  analyzer_.detected_http2.Update(s.detected_http2);
+  analyzer_.detected_tls.Update(s.detected_tls);
+  analyzer_.detected_websocket.Update(s.detected_websocket);
+  analyzer_.detected_unknown.Update(s.detected_unknown);
+  analyzer_.http2_parse_errors.Update(s.http2.parse_errors);
+  analyzer_.http2_undecodable.Update(s.http2.undecodable_header_blocks);
+  analyzer_.http2_resets.Update(s.http2.streams_reset);
+  analyzer_.http2_goaways.Update(s.http2.goaways);
+  analyzer_.http2_unanswered.Update(s.http2.unanswered_streams);
+  analyzer_.websocket_parse_errors.Update(s.websocket.parse_errors);
+  analyzer_.websocket_framing_lost.Update(s.websocket.framing_lost);
+  analyzer_.websocket_truncated.Update(s.websocket.truncated_messages);
+  analyzer_.http2_malformed.Update(s.http2.malformed_messages);
+  analyzer_.grpc_counts_lost.Update(s.http2.grpc_message_counts_lost);
 }
 
 void Metrics::UpdateKernelStats(const std::array<uint64_t, TA_STAT_MAX>& snapshot) {

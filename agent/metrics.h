@@ -39,6 +39,25 @@ namespace ta::agent {
             "from capture timestamps (OTel http.server.request.duration).")                       \
   HISTOGRAM(http_server_response_body_size_bytes,                                                 \
             "Size of HTTP response bodies as transferred (OTel http.server.response.body.size).") \
+  HISTOGRAM(rpc_server_duration_seconds,                                                          \
+            "Duration of gRPC calls, request HEADERS to the end of the response stream "          \
+            "(OTel rpc.server.duration).")                                                        \
+  HISTOGRAM(rpc_server_requests_per_rpc,                                                          \
+            "gRPC messages the client sent per call (OTel rpc.server.requests_per_rpc).")         \
+  HISTOGRAM(rpc_server_responses_per_rpc,                                                         \
+            "gRPC messages the server sent per call (OTel rpc.server.responses_per_rpc).")        \
+  COUNTER(tcp_bytes_total, "TCP payload bytes of ended connections, by direction.")             \
+  GAUGE(tcp_connections_active, "TCP connections opened and not yet ended.")                    \
+  COUNTER(tcp_connections_closed_total,                                                           \
+          "TCP connections ended, by reason: fin, reset, expired (idle, close not seen), "        \
+          "evicted (connection table full).")                                                     \
+  COUNTER(tcp_connections_opened_total,                                                           \
+          "TCP connections opened (SYN seen, or first payload of a connection joined mid-way).") \
+  HISTOGRAM(tcp_handshake_rtt_seconds,                                                            \
+            "Client SYN to the client's ACK of the SYN-ACK, as seen at the capture point.")       \
+  COUNTER(tcp_retransmitted_segments_total,                                                       \
+          "Segments of ended connections whose sequence range had been seen before, by "          \
+          "direction.")                                                                           \
   GAUGE(traffic_analyzer_build_info, "Always 1; the version label says which build is running.")  \
   COUNTER(traffic_analyzer_connections_evicted_total,                                             \
           "Connections the analyzer stopped tracking before they closed, by reason.")             \
@@ -48,6 +67,14 @@ namespace ta::agent {
           "buffer full); reassembly = reorder buffer overflows that gave up a hole; parser = "    \
           "times HTTP framing was lost and resynchronised.")                                      \
   COUNTER(traffic_analyzer_events_received_total, "Events the analyzer received, by kind.")       \
+  COUNTER(traffic_analyzer_grpc_message_counts_inexact_total,                                     \
+          "gRPC calls whose message framing was lost in a direction: their message counts are "   \
+          "lower bounds.")                                                                        \
+  COUNTER(traffic_analyzer_http2_goaway_frames_total, "HTTP/2 GOAWAY frames seen.")             \
+  COUNTER(traffic_analyzer_http2_stream_resets_total, "HTTP/2 RST_STREAM frames seen.")          \
+  COUNTER(traffic_analyzer_http2_undecodable_header_blocks_total,                                 \
+          "HTTP/2 header blocks HPACK could not decode (joined mid-stream, or a block lost): "    \
+          "their streams are not reported.")                                                      \
   COUNTER(traffic_analyzer_http_body_size_unknown_total,                                          \
           "Exchanges whose body size could not be determined, so it was not observed.")           \
   COUNTER(traffic_analyzer_http_route_overflows_total,                                            \
@@ -73,10 +100,22 @@ namespace ta::agent {
           "Payload bytes lost, by stage: reassembly = sequence gaps never filled; parser = "      \
           "bytes skipped while resynchronising.")                                                 \
   COUNTER(traffic_analyzer_parse_errors_total, "Protocol parse errors, by protocol.")             \
+  COUNTER(traffic_analyzer_protocol_detections_total,                                             \
+          "Connections by the protocol detected from their bytes (an HTTP/1.1 connection that "   \
+          "upgrades counts for both).")                                                           \
   COUNTER(traffic_analyzer_records_invalid_total,                                                 \
           "Ring buffer records the daemon could not decode (a kernel/daemon ABI mismatch).")      \
   COUNTER(traffic_analyzer_uncaptured_bytes_total,                                                \
-          "Payload bytes beyond snaplen: seen on the wire, deliberately not captured.")
+          "Payload bytes beyond snaplen: seen on the wire, deliberately not captured.")            \
+  COUNTER(websocket_close_frames_total, "WebSocket close frames, by direction and close code.")  \
+  COUNTER(websocket_messages_total,                                                               \
+          "WebSocket messages (a fragmented data message counts once; control frames each), "     \
+          "by direction and type.")                                                               \
+  COUNTER(websocket_payload_bytes_total,                                                          \
+          "WebSocket payload bytes as sent (compressed size under permessage-deflate), by "       \
+          "direction and type.")                                                                  \
+  HISTOGRAM(websocket_session_duration_seconds,                                                   \
+            "WebSocket sessions, from the 101 response to the end of the connection.")
 
 // The version exported in traffic_analyzer_build_info: the build's TA_VERSION definition, or
 // "unknown" when the build does not set one.
@@ -86,6 +125,15 @@ std::string_view BuildVersion();
 // Body sizes: 0 (no body), then powers of 4 from 64 B to 64 MiB (OTel gives no advice).
 inline const std::vector<double> kDurationBucketsSeconds = {
     0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1, 2.5, 5, 7.5, 10};
+// Messages per gRPC call: 1 for unary, then powers of 4 for streams.
+inline const std::vector<double> kMessagesPerRpcBuckets = {0, 1, 2, 4, 16, 64, 256, 1024, 4096};
+// TCP handshake round trips: 50 µs (same host, veth) to 2.5 s (SYN retransmitted).
+inline const std::vector<double> kHandshakeBucketsSeconds = {
+    0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5,
+    1, 2.5};
+// WebSocket sessions last from seconds to days.
+inline const std::vector<double> kSessionBucketsSeconds = {0.1, 1, 10, 60, 300, 1800, 3600,
+                                                            21600, 86400};
 inline const std::vector<double> kBodySizeBucketsBytes = {
     0, 64, 256, 1024, 4096, 16384, 65536, 262144, 1048576, 4194304, 16777216, 67108864};
 
@@ -101,6 +149,12 @@ class Metrics final : public analyzer::ExchangeSink {
 
   // analyzer::ExchangeSink
   void OnHttpExchange(const analyzer::HttpExchange& exchange) override;
+  void OnGrpcCall(const analyzer::GrpcCall& call) override;
+  void OnWebSocketMessage(const analyzer::WebSocketMessage& message) override;
+  void OnWebSocketSession(const analyzer::WebSocketSession& session) override;
+  void OnTcpOpened(const analyzer::FlowKey& flow, uint64_t ts_ns, bool mid_stream) override;
+  void OnTcpEstablished(const analyzer::ConnEstablishedEvent& ev) override;
+  void OnTcpEnded(const analyzer::TcpConnectionEnd& end) override;
 
   void UpdateAnalyzerStats(const analyzer::AnalyzerStats& snapshot);
   // Summed per-CPU values of the `ta_stats` map, indexed by enum ta_stat (bpf/ta_abi.h).
@@ -119,6 +173,28 @@ class Metrics final : public analyzer::ExchangeSink {
     prometheus::Histogram* request_body;
     prometheus::Histogram* response_body;
   };
+
+  // The gRPC histograms of one (service, method, status, port).
+  struct GrpcSeries {
+    prometheus::Histogram* duration;
+    prometheus::Histogram* requests;
+    prometheus::Histogram* responses;
+  };
+  // The TCP series of one server port, created on its first connection.
+  struct TcpSeries {
+    prometheus::Counter* opened;
+    prometheus::Gauge* active;
+    prometheus::Histogram* handshake;
+    std::array<prometheus::Counter*, 4> closed;  // by analyzer::TcpCloseReason
+    std::array<prometheus::Counter*, 2> bytes;   // by Direction
+    std::array<prometheus::Counter*, 2> retransmits;
+  };
+  struct WebSocketSeries {
+    prometheus::Counter* messages;
+    prometheus::Counter* bytes;
+  };
+
+  TcpSeries& Tcp(uint16_t port);  // needs tcp_mu_
 
   std::shared_ptr<prometheus::Registry> registry_;
 
@@ -146,6 +222,12 @@ class Metrics final : public analyzer::ExchangeSink {
     SnapshotCounter unanswered_requests, orphan_responses;
     SnapshotCounter http1_parse_errors, http1_truncated_messages, route_overflows;
     SnapshotCounter evicted_table_full, evicted_idle_timeout;
+    SnapshotCounter detected_http1, detected_http2, detected_tls, detected_websocket,
+        detected_unknown;
+    SnapshotCounter http2_parse_errors, http2_undecodable, http2_resets, http2_goaways,
+        http2_unanswered;
+    SnapshotCounter websocket_parse_errors, websocket_framing_lost, websocket_truncated;
+    SnapshotCounter http2_malformed, grpc_counts_lost;
     prometheus::Gauge* connections_tracked = nullptr;
   };
   struct KernelSeries {
@@ -163,6 +245,13 @@ class Metrics final : public analyzer::ExchangeSink {
 
   std::mutex exchange_mu_;  // guards exchange_series_
   std::unordered_map<std::string, ExchangeSeries> exchange_series_;
+  std::mutex grpc_mu_;  // guards grpc_series_
+  std::unordered_map<std::string, GrpcSeries> grpc_series_;
+  std::mutex tcp_mu_;  // guards tcp_series_
+  std::unordered_map<uint16_t, TcpSeries> tcp_series_;
+  std::mutex websocket_mu_;  // guards websocket_series_
+  // Keyed by port << 8 | direction << 4 | type.
+  std::unordered_map<uint32_t, WebSocketSeries> websocket_series_;
 };
 
 // Serves `registry` over HTTP at /metrics on `listen` (metrics.listen) with prometheus::Exposer

@@ -5,28 +5,36 @@
 #include <unordered_map>
 #include <utility>
 
-#include "analyzer/protocols/http1/http1_connection.h"
+#include "analyzer/protocols/context.h"
+#include "analyzer/protocols/session.h"
 #include "analyzer/routes/route_template.h"
 #include "analyzer/tcp/reassembler.h"
 
 namespace ta::analyzer {
 namespace {
 
-// One tracked TCP connection: a reassembler per direction feeding the HTTP/1.x parsers.
+// One tracked TCP connection: a reassembler per direction feeding the protocol session.
 struct Connection {
   Connection(const FlowKey& key, bool in_sync, uint64_t now_ns,
              protocols::ConnectionContext& ctx)
       : flow(key),
+        open_ns(now_ns),
         last_active_ns(now_ns),
+        mid_stream(!in_sync),
         streams{tcp::Reassembler(ctx.config, ctx.stats), tcp::Reassembler(ctx.config, ctx.stats)},
-        http(key, in_sync, ctx) {}
+        session(key, in_sync, ctx) {}
 
   tcp::Reassembler& stream(Direction dir) { return streams[static_cast<size_t>(dir)]; }
 
   FlowKey flow;
+  uint64_t open_ns;
   uint64_t last_active_ns;
+  bool mid_stream;
+  // What the analyzer itself saw, for connections that end without a kernel close event.
+  std::array<uint64_t, 2> bytes{};
+  std::array<uint64_t, 2> segments{};
   std::array<tcp::Reassembler, 2> streams;
-  protocols::http1::Http1Connection http;
+  protocols::Session session;
 };
 
 }  // namespace
@@ -44,11 +52,12 @@ struct Analyzer::Impl {
   Connection& Create(const FlowKey& flow, bool in_sync, uint64_t ts_ns) {
     while (!lru.empty() && lru.size() >= config.max_connections) {
       ++stats.connections_evicted;
-      Finish(std::prev(lru.end()));
+      FinishUnseen(std::prev(lru.end()), TcpCloseReason::kEvicted);
     }
     lru.emplace_front(flow, in_sync, ts_ns, ctx);
     index.emplace(flow, lru.begin());
     stats.connections_tracked = lru.size();
+    ctx.sink.OnTcpOpened(flow, ts_ns, !in_sync);
     return lru.front();
   }
 
@@ -62,15 +71,32 @@ struct Analyzer::Impl {
     if (ts_ns > it->last_active_ns) it->last_active_ns = ts_ns;
   }
 
-  // The connection ends: deliver what reassembly still holds, finalise the parsers, forget it.
-  void Finish(Lru::iterator it) {
+  // The connection ends: deliver what reassembly still holds, finalise the parsers, report the
+  // TCP connection's end, forget it. `end` carries the reason and, for a kernel close, its
+  // counters.
+  void Finish(Lru::iterator it, TcpConnectionEnd end) {
     for (Direction dir : {Direction::kClientToServer, Direction::kServerToClient}) {
-      it->stream(dir).Flush(it->http.stream(dir));
+      it->stream(dir).Flush(it->session.stream(dir));
     }
-    it->http.Close();
+    it->session.Close(it->last_active_ns);
+    end.flow = it->flow;
+    end.mid_stream = it->mid_stream;
+    end.open_ns = it->open_ns;
+    ctx.sink.OnTcpEnded(end);
     index.erase(it->flow);
     lru.erase(it);
     stats.connections_tracked = lru.size();
+  }
+
+  // Ends a connection whose close the capture never showed (expiry, eviction, a reused
+  // 4-tuple): what the analyzer counted itself stands in for the kernel's totals.
+  void FinishUnseen(Lru::iterator it, TcpCloseReason reason) {
+    TcpConnectionEnd end;
+    end.reason = reason;
+    end.close_ns = it->last_active_ns;
+    end.bytes = it->bytes;
+    end.packets = it->segments;
+    Finish(it, end);
   }
 
   AnalyzerConfig config;
@@ -90,7 +116,9 @@ void Analyzer::OnConnOpen(const ConnOpenEvent& ev) {
   Impl& s = *impl_;
   ++s.stats.events_conn_open;
   // A new open on a tracked 4-tuple is a new connection (port reuse after a close we missed).
-  if (const auto it = s.Find(ev.flow); it != s.lru.end()) s.Finish(it);
+  if (const auto it = s.Find(ev.flow); it != s.lru.end()) {
+    s.FinishUnseen(it, TcpCloseReason::kExpired);
+  }
   s.Create(ev.flow, /*in_sync=*/!ev.mid_stream, ev.ts_ns);
 }
 
@@ -112,14 +140,28 @@ void Analyzer::OnSegment(const SegmentEvent& ev) {
   } else {
     s.Touch(it, ev.ts_ns);
   }
+  const auto d = static_cast<size_t>(ev.dir);
+  it->bytes[d] += ev.wire_len;
+  ++it->segments[d];
   it->stream(ev.dir).AddSegment(ev.seq, ev.wire_len, ev.captured, ev.ts_ns,
-                                it->http.stream(ev.dir));
+                                it->session.stream(ev.dir));
 }
 
 void Analyzer::OnConnClose(const ConnCloseEvent& ev) {
   Impl& s = *impl_;
   ++s.stats.events_conn_close;
-  if (const auto it = s.Find(ev.flow); it != s.lru.end()) s.Finish(it);
+  const auto it = s.Find(ev.flow);
+  // A close for a connection we do not track: its open was never delivered (lost in a full ring
+  // buffer) or we already ended it (eviction, expiry). Either way it was reported once or never.
+  if (it == s.lru.end()) return;
+  if (ev.ts_ns > it->last_active_ns) it->last_active_ns = ev.ts_ns;
+  TcpConnectionEnd end;
+  end.reason = ev.reset ? TcpCloseReason::kReset : TcpCloseReason::kFin;
+  end.close_ns = ev.ts_ns;
+  end.bytes = ev.bytes;
+  end.packets = ev.packets;
+  end.retransmits = ev.retransmits;
+  s.Finish(it, end);
 }
 
 void Analyzer::AdvanceTime(uint64_t now_ns) {
@@ -131,13 +173,13 @@ void Analyzer::AdvanceTime(uint64_t now_ns) {
       break;
     }
     ++s.stats.connections_expired;
-    s.Finish(oldest);
+    s.FinishUnseen(oldest, TcpCloseReason::kExpired);
   }
   // Holes that waited too long are given up even on connections that have gone quiet.
   for (Connection& c : s.lru) {
     for (Direction dir : {Direction::kClientToServer, Direction::kServerToClient}) {
       if (c.stream(dir).buffered_segments() > 0)
-        c.stream(dir).AdvanceTime(now_ns, c.http.stream(dir));
+        c.stream(dir).AdvanceTime(now_ns, c.session.stream(dir));
     }
   }
 }

@@ -18,7 +18,7 @@
 #include <linux/types.h>
 #endif
 
-#define TA_ABI_VERSION 1
+#define TA_ABI_VERSION 2
 
 /* Largest snaplen the datapath supports; config.snaplen must be <= this. A payload event
  * carries min(payload length, snaplen) bytes; the remainder is still accounted for in
@@ -39,6 +39,8 @@ enum ta_event_kind {
 	TA_EV_CONN_OPEN = 1,  /* first packet of a flow seen (SYN, or payload mid-stream) */
 	TA_EV_CONN_CLOSE = 2, /* RST, or FIN seen from both sides */
 	TA_EV_PAYLOAD = 3,    /* one skb's worth of TCP payload on a watched flow */
+	TA_EV_CONN_ESTABLISHED = 4, /* three-way handshake completed (client's first ACK after
+				     * the server's SYN-ACK); at most once per connection */
 	/* reserved for later programs: TLS plaintext (uprobes), XDP verdicts */
 };
 
@@ -83,15 +85,21 @@ struct ta_event_header {
 #define TA_CONN_F_FIN_C2S (1u << 3)     /* client sent FIN */
 #define TA_CONN_F_FIN_S2C (1u << 4)     /* server sent FIN */
 
-/* TA_EV_CONN_OPEN and TA_EV_CONN_CLOSE. Counters are totals for the flow at the time of the
- * event (all zero for an open event except the packet that opened it). */
+/* TA_EV_CONN_OPEN, TA_EV_CONN_ESTABLISHED and TA_EV_CONN_CLOSE: one record layout for the
+ * three. Counters are totals for the flow at the time of the event (for an open event, only the
+ * packet that opened it). The handshake timestamps are 0 until seen; an established event has
+ * all three, with hdr.ts_ns == ack_ns and hdr.dir == TA_DIR_CLIENT_TO_SERVER. */
 struct ta_conn_event {
 	struct ta_event_header hdr;
 	struct ta_flow_key key;
 	__u64 first_seen_ns;
-	__u64 bytes[2];   /* payload bytes, indexed by enum ta_direction */
-	__u64 packets[2]; /* packets, indexed by enum ta_direction */
-	__u32 flags;      /* TA_CONN_F_* */
+	__u64 bytes[2];       /* payload bytes, indexed by enum ta_direction */
+	__u64 packets[2];     /* packets, indexed by enum ta_direction */
+	__u64 retransmits[2]; /* segments whose sequence range was seen before (ta_conn_state) */
+	__u64 syn_ns;         /* client SYN */
+	__u64 synack_ns;      /* server SYN-ACK */
+	__u64 ack_ns;         /* client ACK completing the handshake */
+	__u32 flags;          /* TA_CONN_F_* */
 	__u32 pad;
 };
 
@@ -116,18 +124,48 @@ struct ta_payload_event {
 #endif
 };
 
+/*
+ * Sequence space seen in one direction of a connection, for retransmission counting. A segment
+ * occupies [seq, seq + payload + SYN + FIN) (RFC 9293 section 3.4: SYN and FIN take one
+ * sequence number each); all comparisons are RFC 1982 serial arithmetic, so they survive the
+ * wrap at 2^32 (valid while a flow's window of interest spans less than 2^31 bytes).
+ *
+ * `end` is one past the highest sequence number seen. A segment that starts before `end`
+ * covers sequence space seen before, entirely or in part, and counts as a retransmission,
+ * unless all of that part lies inside the tracked hole: the most recent gap, [hole_start,
+ * hole_end), left when a segment arrived beyond `end` (reordering or loss before the capture
+ * point). A segment filling the hole is a first sighting here, an "out-of-order" segment in
+ * Wireshark's terms, not a retransmission; the hole shrinks by what it covers. That includes
+ * the sender's retransmission of a segment lost before the capture point: it is the first copy
+ * seen here, so counts measure what crossed the capture point twice (loss or spurious
+ * retransmission after it), not all of the sender's retransmissions. Only one hole
+ * is tracked: when a second gap opens before the first is filled, the newer one replaces it,
+ * and a later fill of the older gap counts as a retransmission (overcount); a segment filling
+ * the middle of the hole keeps the lower part, so a later fill of the upper part counts too.
+ */
+struct ta_seq_track {
+	__u32 end;
+	__u32 hole_start; /* hole_start == hole_end: no hole */
+	__u32 hole_end;
+	__u32 seen;       /* 1 once a segment occupying sequence space was seen */
+};
+
 /* Per-connection state in the LRU hash `ta_conns`, keyed by struct ta_flow_key. */
 struct ta_conn_state {
 	__u64 first_seen_ns;
 	__u64 last_seen_ns;
 	__u64 bytes[2];
 	__u64 packets[2];
+	__u64 retransmits[2]; /* per direction, see struct ta_seq_track */
 	__u64 syn_ns;     /* client SYN timestamp, 0 if not seen */
 	__u64 synack_ns;  /* server SYN-ACK timestamp, 0 if not seen */
+	__u64 ack_ns;     /* client ACK completing the handshake, 0 until TA_EV_CONN_ESTABLISHED */
 	__u32 flags;      /* TA_CONN_F_* */
 	__u32 client_isn; /* sequence number of the client SYN (valid with TA_CONN_F_SYN_SEEN): a
 			   * SYN with another ISN on the same key is a new connection reusing
-			   * the 4-tuple, so the stale entry is closed and replaced */
+			   * the 4-tuple, so the stale entry is closed and replaced; a SYN with
+			   * the same ISN is a retransmission */
+	struct ta_seq_track seq[2]; /* indexed by enum ta_direction */
 };
 
 /* The set of watched ports: a 65536-bit bitmap in a single-entry array map `ta_ports`, so the
@@ -141,10 +179,12 @@ struct ta_port_set {
 enum ta_stat {
 	TA_STAT_PACKETS = 0,             /* TCP packets on a watched port */
 	TA_STAT_PAYLOAD_EVENTS,          /* payload events submitted */
-	TA_STAT_CONN_EVENTS,             /* open/close events submitted */
+	TA_STAT_CONN_EVENTS,             /* open/established/close events submitted */
 	TA_STAT_RINGBUF_DROP_PAYLOAD,    /* ring buffer reserve failed for a payload event */
-	TA_STAT_RINGBUF_DROP_CONN,       /* ring buffer reserve failed for an open/close event */
-	TA_STAT_CONN_UPDATE_FAILED,      /* conn table insert failed */
+	TA_STAT_RINGBUF_DROP_CONN,       /* ring buffer reserve failed for an open/established/
+					  * close event */
+	TA_STAT_CONN_UPDATE_FAILED,      /* conn table insert failed (or the handshake claim
+					  * insert: the established event is then lost) */
 	TA_STAT_MALFORMED,               /* truncated or malformed L2/L3/L4 headers */
 	TA_STAT_IPV6_EXT_UNSUPPORTED,    /* IPv6 extension chain we do not walk (ESP, too deep) */
 	TA_STAT_FRAGMENTS,               /* IPv4/IPv6 fragments of any protocol (not reassembled;

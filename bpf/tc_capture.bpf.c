@@ -64,6 +64,28 @@ struct {
 	__type(value, struct ta_conn_state);
 } ta_conns SEC(".maps");
 
+/*
+ * Handshake claims: makes TA_EV_CONN_ESTABLISHED exactly-once without an atomic that returns a
+ * value. Both a pure ACK and the first data segment can complete a handshake (the pure ACK may
+ * be lost), and at tc ingress a client's packets can be processed on two CPUs at once (veth and
+ * RPS-less backlog queues are per sending CPU), so "ack_ns still 0" may be seen by two CPUs.
+ * A compare-and-swap on ack_ns would settle it, but BPF_CMPXCHG and fetching atomics arrived in
+ * 5.12 and the program targets 5.8. A hash insert with BPF_NOEXIST is atomic per key (bucket
+ * lock) on every kernel: the CPU whose insert succeeds re-reads ack_ns, stores it if still 0,
+ * reports, and deletes the claim. A CPU that read the old ack_ns but inserts after that delete
+ * re-reads the stored value (the bucket lock orders the store before its insert) and stays
+ * quiet. A claim lives for one program run, and a CPU holds at most one at a time (tc runs with
+ * bottom halves disabled and does not nest), so the table never holds more entries than CPUs.
+ * Plain (not LRU) hash: an LRU could evict a live claim. If the insert fails for lack of room
+ * the event is lost and counted in TA_STAT_CONN_UPDATE_FAILED.
+ */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 1024);
+	__type(key, struct ta_flow_key);
+	__type(value, __u32);
+} ta_handshakes SEC(".maps");
+
 /* Watched ports, entry 0; written by userspace, may change at run time. */
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
@@ -127,6 +149,11 @@ static __always_inline void ta_emit_conn(const struct ta_ctx *x, __u8 kind,
 	e->bytes[1] = st->bytes[1];
 	e->packets[0] = st->packets[0];
 	e->packets[1] = st->packets[1];
+	e->retransmits[0] = st->retransmits[0];
+	e->retransmits[1] = st->retransmits[1];
+	e->syn_ns = st->syn_ns;
+	e->synack_ns = st->synack_ns;
+	e->ack_ns = st->ack_ns;
 	e->flags = flags;
 	e->pad = 0;
 	bpf_ringbuf_submit(e, 0);
@@ -225,6 +252,71 @@ static __always_inline void ta_close(const struct ta_ctx *x, const struct ta_con
 		ta_emit_conn(x, TA_EV_CONN_CLOSE, &snap, snap.flags | extra_flags);
 }
 
+/* RFC 1982 serial number comparison on 32-bit TCP sequence numbers. */
+static __always_inline bool ta_seq_before(__u32 a, __u32 b)
+{
+	return (__s32)(a - b) < 0;
+}
+
+/*
+ * Sequence analysis of one segment in its direction (struct ta_seq_track in ta_abi.h has the
+ * rules and their error). Returns true when the segment covers sequence space seen before.
+ * Each direction's track is written only by the CPU processing that direction's packet; should
+ * one direction ever be processed on two CPUs at once, a segment may be misclassified, never
+ * the map corrupted.
+ */
+static __always_inline bool ta_seq_retransmit(struct ta_seq_track *t, __u32 seq, __u32 len)
+{
+	__u32 end = seq + len, hs = t->hole_start, he = t->hole_end;
+	bool seen_before = false;
+
+	if (!t->seen) {
+		t->seen = 1;
+		t->end = end;
+		return false;
+	}
+	if (ta_seq_before(seq, t->end)) {
+		/* The part below the highest end, [seq, top), was seen unless it lies in the hole. */
+		__u32 top = ta_seq_before(end, t->end) ? end : t->end;
+
+		seen_before = hs == he || ta_seq_before(seq, hs) || ta_seq_before(he, top);
+	}
+	if (hs != he && ta_seq_before(seq, he) && ta_seq_before(hs, end)) {
+		if (!ta_seq_before(hs, seq)) /* covers the hole's start: fill from below */
+			t->hole_start = ta_seq_before(end, he) ? end : he;
+		else /* starts inside: keep the lower part */
+			t->hole_end = seq;
+	}
+	if (ta_seq_before(t->end, end)) {
+		if (ta_seq_before(t->end, seq)) { /* a gap: the newest one is tracked */
+			t->hole_start = t->end;
+			t->hole_end = seq;
+		}
+		t->end = end;
+	}
+	return seen_before;
+}
+
+/* The client's ACK of the SYN-ACK: claim, re-check, report (see ta_handshakes). */
+static __always_inline void ta_established(const struct ta_ctx *x, struct ta_conn_state *conn)
+{
+	__u32 one = 1;
+	long err;
+
+	err = bpf_map_update_elem(&ta_handshakes, &x->key, &one, BPF_NOEXIST);
+	if (err) {
+		/* -EEXIST: another CPU is reporting this handshake right now. */
+		if (err != -EEXIST)
+			ta_stat_inc(TA_STAT_CONN_UPDATE_FAILED);
+		return;
+	}
+	if (*(volatile __u64 *)&conn->ack_ns == 0) {
+		conn->ack_ns = x->now;
+		ta_emit_conn(x, TA_EV_CONN_ESTABLISHED, conn, conn->flags);
+	}
+	bpf_map_delete_elem(&ta_handshakes, &x->key);
+}
+
 static __always_inline void ta_track(struct __sk_buff *skb, struct ta_ctx *x)
 {
 	__u8 flags = x->pkt.tcp_flags;
@@ -245,7 +337,8 @@ static __always_inline void ta_track(struct __sk_buff *skb, struct ta_ctx *x)
 	x->now = bpf_ktime_get_ns();
 
 	/* A client SYN with a new ISN on a known key: the 4-tuple is being reused and we missed
-	 * the end of the previous connection (or joined it mid-stream). Close the old one. */
+	 * the end of the previous connection (or joined it mid-stream). Close the old one. The
+	 * same ISN is the same connection's SYN retransmitted (counted below). */
 	if (conn && client_syn &&
 	    (!(conn->flags & TA_CONN_F_SYN_SEEN) || conn->client_isn != x->pkt.seq)) {
 		ta_close(x, conn, 0);
@@ -293,8 +386,27 @@ static __always_inline void ta_track(struct __sk_buff *skb, struct ta_ctx *x)
 	    dir == TA_DIR_SERVER_TO_CLIENT && conn->synack_ns == 0)
 		conn->synack_ns = x->now;
 
+	/* Sequence space this segment occupies: payload, plus one each for SYN and FIN. Pure
+	 * ACKs and bare RSTs occupy none and tell nothing about retransmission. */
+	{
+		__u32 len = x->pkt.payload_len + ((flags & TA_TCP_SYN) ? 1 : 0) +
+			    ((flags & TA_TCP_FIN) ? 1 : 0);
+
+		if (len && ta_seq_retransmit(&conn->seq[dir], x->pkt.seq, len))
+			__sync_fetch_and_add(&conn->retransmits[dir], 1);
+	}
+
 	if (opened)
 		ta_emit_conn(x, TA_EV_CONN_OPEN, conn, conn->flags);
+
+	/* Handshake complete (RFC 9293 section 3.5): the client's first ACK, pure or carrying
+	 * data, after the server's SYN-ACK, on a connection whose SYN we saw. The SYN-ACK and the
+	 * ACK are causally ordered at any capture point (the client answers what it received),
+	 * so synack_ns is visible here when it matters. */
+	if (dir == TA_DIR_CLIENT_TO_SERVER &&
+	    (flags & (TA_TCP_SYN | TA_TCP_ACK | TA_TCP_RST)) == TA_TCP_ACK &&
+	    (conn->flags & TA_CONN_F_SYN_SEEN) && conn->synack_ns && !conn->ack_ns)
+		ta_established(x, conn);
 
 	if (x->pkt.payload_len)
 		ta_emit_payload(skb, x);

@@ -230,6 +230,40 @@ Rc ParseTcpPacket(LinkType link, const Cursor& c, Packet& pkt) {
   return ParseTcp(c, pkt);
 }
 
+// RFC 1982 serial number comparison (ta_seq_before).
+bool SeqBefore(uint32_t a, uint32_t b) { return static_cast<int32_t>(a - b) < 0; }
+
+// ta_seq_retransmit(): true when [seq, seq + len) covers sequence space seen before in this
+// direction, outside the tracked hole.
+bool SeqRetransmit(PacketDecoder::SeqTrack& t, uint32_t seq, uint32_t len) {
+  const uint32_t end = seq + len, hs = t.hole_start, he = t.hole_end;
+  if (!t.seen) {
+    t.seen = true;
+    t.end = end;
+    return false;
+  }
+  bool seen_before = false;
+  if (SeqBefore(seq, t.end)) {
+    const uint32_t top = SeqBefore(end, t.end) ? end : t.end;
+    seen_before = hs == he || SeqBefore(seq, hs) || SeqBefore(he, top);
+  }
+  if (hs != he && SeqBefore(seq, he) && SeqBefore(hs, end)) {
+    if (!SeqBefore(hs, seq)) {
+      t.hole_start = SeqBefore(end, he) ? end : he;
+    } else {
+      t.hole_end = seq;
+    }
+  }
+  if (SeqBefore(t.end, end)) {
+    if (SeqBefore(t.end, seq)) {
+      t.hole_start = t.end;
+      t.hole_end = seq;
+    }
+    t.end = end;
+  }
+  return seen_before;
+}
+
 // bpf/flow.bpf.h, ta_source_is_server().
 bool SourceIsServer(const Packet& pkt, bool sport_watched, bool dport_watched) {
   if (sport_watched != dport_watched) return sport_watched;
@@ -338,7 +372,7 @@ void PacketDecoder::Decode(LinkType link, std::span<const uint8_t> captured, uin
 }
 
 // ta_track() in bpf/tc_capture.bpf.c, minus what only concurrency needs there (NOEXIST
-// inserts, atomic adds, delete-decides-the-close).
+// inserts, atomic adds, delete-decides-the-close, the handshake claim).
 void PacketDecoder::Track(const ParsedPacket& pkt, std::span<const uint8_t> captured,
                           const FlowKey& key, Direction dir, uint64_t ts_ns,
                           EventConsumer& consumer) {
@@ -381,10 +415,21 @@ void PacketDecoder::Track(const ParsedPacket& pkt, std::span<const uint8_t> capt
     conn->synack_ns = ts_ns;
   }
 
+  const uint32_t seq_len =
+      pkt.payload_len + ((flags & kTcpSyn) != 0 ? 1u : 0u) + ((flags & kTcpFin) != 0 ? 1u : 0u);
+  if (seq_len != 0 && SeqRetransmit(conn->seq[d], pkt.seq, seq_len)) ++conn->retransmits[d];
+
   if (opened) {
     ++stats_.conn_events;
     consumer.OnConnOpen(
         {.flow = key, .ts_ns = ts_ns, .mid_stream = (conn->flags & TA_CONN_F_MID_STREAM) != 0});
+  }
+  if (dir == Direction::kClientToServer && (flags & (kTcpSyn | kTcpAck | kTcpRst)) == kTcpAck &&
+      (conn->flags & TA_CONN_F_SYN_SEEN) != 0 && conn->synack_ns != 0 && conn->ack_ns == 0) {
+    conn->ack_ns = ts_ns;
+    ++stats_.conn_events;
+    consumer.OnConnEstablished(
+        {.flow = key, .syn_ns = conn->syn_ns, .synack_ns = conn->synack_ns, .ack_ns = ts_ns});
   }
   if (pkt.payload_len != 0) EmitSegment(pkt, captured, key, dir, ts_ns, consumer);
 
@@ -440,8 +485,12 @@ void PacketDecoder::Close(const FlowKey& key, bool reset, uint64_t ts_ns, EventC
   lru_.erase(it->second);
   table_.erase(it);
   ++stats_.conn_events;
-  consumer.OnConnClose(
-      {.flow = key, .ts_ns = ts_ns, .reset = reset, .bytes = st.bytes, .packets = st.packets});
+  consumer.OnConnClose({.flow = key,
+                        .ts_ns = ts_ns,
+                        .reset = reset,
+                        .bytes = st.bytes,
+                        .packets = st.packets,
+                        .retransmits = st.retransmits});
 }
 
 std::optional<PacketDecoder::ConnState> PacketDecoder::Lookup(const FlowKey& key) const {

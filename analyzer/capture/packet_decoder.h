@@ -1,8 +1,10 @@
 // The replay twin of bpf/tc_capture.bpf.c: decodes captured frames (pcap, pcapng) into the same
-// ConnOpenEvent / SegmentEvent / ConnCloseEvent stream the ring buffer delivers live, with the
+// ConnOpenEvent / ConnEstablishedEvent / SegmentEvent / ConnCloseEvent stream the ring buffer
+// delivers live, with the
 // same parsing coverage (Ethernet, up to two VLAN tags, IPv4 with options, IPv6 with up to
 // TA_IPV6_MAX_EXT_HDRS extension headers, TCP), the same watched-port and direction rule, the
-// same canonical flow key, the same open/close logic and the same snaplen truncation. The
+// same canonical flow key, the same open/established/close logic, the same retransmission
+// counting (struct ta_seq_track in bpf/ta_abi.h) and the same snaplen truncation. The
 // fixtures in tests/common/capture_scenarios.h run through both and must give identical events.
 //
 // Pure: no I/O, no clock (timestamps come with the frames), bounded memory (a flow table of at
@@ -50,7 +52,7 @@ struct PacketDecoderConfig {
 struct PacketDecoderStats {
   uint64_t packets = 0;               // TA_STAT_PACKETS: TCP packets on a watched port
   uint64_t payload_events = 0;        // TA_STAT_PAYLOAD_EVENTS
-  uint64_t conn_events = 0;           // TA_STAT_CONN_EVENTS: opens + closes
+  uint64_t conn_events = 0;           // TA_STAT_CONN_EVENTS: opens + established + closes
   uint64_t malformed = 0;             // TA_STAT_MALFORMED
   uint64_t ipv6_ext_unsupported = 0;  // TA_STAT_IPV6_EXT_UNSUPPORTED
   uint64_t fragments = 0;             // TA_STAT_FRAGMENTS
@@ -77,15 +79,25 @@ class PacketDecoder {
   size_t connections() const { return table_.size(); }
 
   // The decoder's view of a flow, as the kernel keeps it in ta_conns (tests, status output).
+  // Sequence space seen in one direction (struct ta_seq_track).
+  struct SeqTrack {
+    uint32_t end = 0;  // one past the highest sequence number seen
+    uint32_t hole_start = 0;
+    uint32_t hole_end = 0;  // hole_start == hole_end: no hole
+    bool seen = false;
+  };
   struct ConnState {
     uint64_t first_seen_ns = 0;
     uint64_t last_seen_ns = 0;
     std::array<uint64_t, 2> bytes{};
     std::array<uint64_t, 2> packets{};
+    std::array<uint64_t, 2> retransmits{};
     uint64_t syn_ns = 0;
     uint64_t synack_ns = 0;
+    uint64_t ack_ns = 0;
     uint32_t flags = 0;  // TA_CONN_F_*
     uint32_t client_isn = 0;
+    std::array<SeqTrack, 2> seq{};
   };
   std::optional<ConnState> Lookup(const FlowKey& key) const;
 

@@ -91,6 +91,53 @@ TEST(DeliverRecord, OpenAndCloseCarryFlagsAndCounters) {
   EXPECT_EQ(r.closes[0].packets[0], 3u);
 }
 
+TEST(DeliverRecord, EstablishedCarriesHandshakeTimes) {
+  ta_conn_event ev{};
+  ev.hdr = {.ts_ns = 300,
+            .ifindex = 2,
+            .kind = TA_EV_CONN_ESTABLISHED,
+            .dir = TA_DIR_CLIENT_TO_SERVER,
+            .tc_point = TA_TC_INGRESS,
+            .pad = 0};
+  ev.key = Key();
+  ev.syn_ns = 100;
+  ev.synack_ns = 250;
+  ev.ack_ns = 300;
+  ev.flags = TA_CONN_F_SYN_SEEN;
+  Recorder r;
+  RecordDecodeStats stats;
+  ASSERT_TRUE(DeliverRecord(Bytes(ev), r, stats));
+  ASSERT_EQ(r.established.size(), 1u);
+  EXPECT_EQ(r.established[0].flow.ToString(), "198.18.0.1:40000 -> 198.18.0.2:8080");
+  EXPECT_EQ(r.established[0].syn_ns, 100u);
+  EXPECT_EQ(r.established[0].synack_ns, 250u);
+  EXPECT_EQ(r.established[0].ack_ns, 300u);
+  EXPECT_TRUE(r.opens.empty());
+  EXPECT_TRUE(r.closes.empty());
+
+  // One byte short of the record: counted, not delivered.
+  auto cut = Bytes(ev);
+  cut.pop_back();
+  EXPECT_FALSE(DeliverRecord(cut, r, stats));
+  EXPECT_EQ(stats.truncated, 1u);
+  EXPECT_EQ(r.established.size(), 1u);
+}
+
+TEST(DeliverRecord, CloseCarriesRetransmitsPerDirection) {
+  ta_conn_event ev{};
+  ev.hdr.kind = TA_EV_CONN_CLOSE;
+  ev.hdr.ts_ns = 9;
+  ev.key = Key();
+  ev.retransmits[TA_DIR_CLIENT_TO_SERVER] = 2;
+  ev.retransmits[TA_DIR_SERVER_TO_CLIENT] = 7;
+  Recorder r;
+  RecordDecodeStats stats;
+  ASSERT_TRUE(DeliverRecord(Bytes(ev), r, stats));
+  ASSERT_EQ(r.closes.size(), 1u);
+  EXPECT_EQ(r.closes[0].retransmits[static_cast<size_t>(analyzer::Direction::kClientToServer)], 2u);
+  EXPECT_EQ(r.closes[0].retransmits[static_cast<size_t>(analyzer::Direction::kServerToClient)], 7u);
+}
+
 TEST(DeliverRecord, ShortOrUnknownRecordsAreCountedNotRead) {
   Recorder r;
   RecordDecodeStats stats;
@@ -110,9 +157,17 @@ TEST(DeliverRecord, ShortOrUnknownRecordsAreCountedNotRead) {
   hdr.kind = 99;
   EXPECT_FALSE(DeliverRecord(Bytes(hdr), r, stats));
 
-  EXPECT_EQ(stats.truncated, 3u);
+  // A close record of ABI version 1 (104 bytes) is too short for version 2.
+  ta_conn_event close{};
+  close.hdr.kind = TA_EV_CONN_CLOSE;
+  auto v1 = Bytes(close);
+  v1.resize(104);
+  EXPECT_FALSE(DeliverRecord(v1, r, stats));
+
+  EXPECT_EQ(stats.truncated, 4u);
   EXPECT_EQ(stats.unknown_kind, 1u);
   EXPECT_TRUE(r.segments.empty());
+  EXPECT_TRUE(r.closes.empty());
 }
 
 }  // namespace

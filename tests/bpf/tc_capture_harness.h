@@ -25,8 +25,8 @@
 namespace ta::testing {
 
 static_assert(sizeof(ta_payload_event) == 72);
-static_assert(sizeof(ta_conn_event) == 104);
-static_assert(sizeof(ta_conn_state) == 72);
+static_assert(sizeof(ta_conn_event) == 144);
+static_assert(sizeof(ta_conn_state) == 128);
 
 // The size class the program reserves for a payload of cap bytes (bpf/tc_capture.bpf.c).
 inline size_t PayloadClass(size_t cap) {
@@ -76,6 +76,7 @@ struct RingRecord {
   uint64_t first_seen_ns = 0;
   std::array<uint64_t, 2> conn_bytes{};  // open/close: the flow's counters in the record
   std::array<uint64_t, 2> conn_packets{};
+  std::array<uint64_t, 3> handshake_ns{};  // open/established/close: syn, synack, ack
   uint16_t cap_len = 0;
 };
 
@@ -241,7 +242,11 @@ class TcHarness {
         r.view.reset = (ev.flags & TA_CONN_F_RESET) != 0;
         r.view.bytes = {ev.bytes[0], ev.bytes[1]};
         r.view.packets = {ev.packets[0], ev.packets[1]};
+        r.view.retransmits = {ev.retransmits[0], ev.retransmits[1]};
       }
+      // An established record's view.handshake is left for the caller, who knows which
+      // packet ran when (PacketIndexAt).
+      r.handshake_ns = {ev.syn_ns, ev.synack_ns, ev.ack_ns};
       r.conn_flags = ev.flags;
       r.first_seen_ns = ev.first_seen_ns;
       r.conn_bytes = {ev.bytes[0], ev.bytes[1]};

@@ -5,7 +5,10 @@
 // drift between bpf/ and analyzer/capture/, which is exactly what this file exists to catch.
 //
 // Events are compared in a neutral form holding what both paths report: the ring buffer carries
-// more (timestamps, tc point, flags), which the BPF test checks separately.
+// more (timestamps, tc point, flags), which the BPF test checks separately. Timestamps differ
+// between the paths (kernel clock, replay's synthetic frame times), so an established event
+// names its three timestamps by the index of the packet each was taken on; each test maps its
+// own clock to packet indices.
 #pragma once
 
 #include <arpa/inet.h>
@@ -42,7 +45,7 @@ inline KeyView MakeKey(L3 l3, const std::string& client, uint16_t cport, const s
   return k;
 }
 
-enum class EventKind : uint8_t { kOpen = 1, kClose = 2, kPayload = 3 };
+enum class EventKind : uint8_t { kOpen = 1, kClose = 2, kPayload = 3, kEstablished = 4 };
 
 inline constexpr uint8_t kC2S = 0;
 inline constexpr uint8_t kS2C = 1;
@@ -58,10 +61,14 @@ struct EventView {
   Bytes captured;
   // open
   bool mid_stream = false;
+  // established: indices into Scenario::packets of the SYN, SYN-ACK and ACK (-1: no packet's
+  // time)
+  std::array<int, 3> handshake{};
   // close
   bool reset = false;
   std::array<uint64_t, 2> bytes{};
   std::array<uint64_t, 2> packets{};
+  std::array<uint64_t, 2> retransmits{};
 
   bool operator==(const EventView&) const = default;
 };
@@ -88,15 +95,34 @@ inline EventView Payload(const KeyView& key, uint8_t dir, uint32_t seq, uint8_t 
   return e;
 }
 
+inline EventView Established(const KeyView& key, int syn, int synack, int ack) {
+  EventView e;
+  e.kind = EventKind::kEstablished;
+  e.key = key;
+  e.dir = 0;
+  e.handshake = {syn, synack, ack};
+  return e;
+}
+
 inline EventView Close(const KeyView& key, bool reset, std::array<uint64_t, 2> bytes,
-                       std::array<uint64_t, 2> packets) {
+                       std::array<uint64_t, 2> packets, std::array<uint64_t, 2> retransmits = {}) {
   EventView e;
   e.kind = EventKind::kClose;
   e.key = key;
   e.reset = reset;
   e.bytes = bytes;
   e.packets = packets;
+  e.retransmits = retransmits;
   return e;
+}
+
+// Maps an event timestamp to the packet it was taken on, given each packet's [first, last]
+// time window; -1 when none holds it.
+inline int PacketIndexAt(const std::vector<std::array<uint64_t, 2>>& windows, uint64_t ts) {
+  for (size_t i = 0; i < windows.size(); ++i) {
+    if (windows[i][0] <= ts && ts <= windows[i][1]) return static_cast<int>(i);
+  }
+  return -1;
 }
 
 inline std::string AddrText(const KeyView& k, const std::array<uint8_t, 16>& a) {
@@ -106,8 +132,8 @@ inline std::string AddrText(const KeyView& k, const std::array<uint8_t, 16>& a) 
 }
 
 inline void PrintTo(const EventView& e, std::ostream* os) {
-  static const char* kKinds[] = {"?", "OPEN", "CLOSE", "PAYLOAD"};
-  *os << kKinds[static_cast<int>(e.kind) & 3] << " " << AddrText(e.key, e.key.client_addr) << ":"
+  static const char* kKinds[] = {"?", "OPEN", "CLOSE", "PAYLOAD", "ESTABLISHED", "?", "?", "?"};
+  *os << kKinds[static_cast<int>(e.kind) & 7] << " " << AddrText(e.key, e.key.client_addr) << ":"
       << e.key.client_port << " -> " << AddrText(e.key, e.key.server_addr) << ":"
       << e.key.server_port << " fam=" << int(e.key.family);
   switch (e.kind) {
@@ -116,7 +142,12 @@ inline void PrintTo(const EventView& e, std::ostream* os) {
       break;
     case EventKind::kClose:
       *os << " reset=" << e.reset << " bytes=" << e.bytes[0] << "/" << e.bytes[1]
-          << " packets=" << e.packets[0] << "/" << e.packets[1];
+          << " packets=" << e.packets[0] << "/" << e.packets[1]
+          << " retransmits=" << e.retransmits[0] << "/" << e.retransmits[1];
+      break;
+    case EventKind::kEstablished:
+      *os << " syn=#" << e.handshake[0] << " synack=#" << e.handshake[1] << " ack=#"
+          << e.handshake[2];
       break;
     case EventKind::kPayload:
       *os << " dir=" << int(e.dir) << " seq=" << e.seq << " len=" << e.payload_len << " flags=0x"
@@ -297,10 +328,11 @@ inline std::vector<Scenario> CaptureScenarios() {
     s.packets.push_back(c.FromClient(kFin | kAck));
     s.packets.push_back(c.FromServer(kFin | kAck));
     s.packets.push_back(c.FromClient(kAck));
-    s.expected = {Open(k, false), Payload(k, kC2S, req_seq, kPsh | kAck, req, 1024),
+    s.expected = {Open(k, false), Established(k, 0, 1, 2),
+                  Payload(k, kC2S, req_seq, kPsh | kAck, req, 1024),
                   Payload(k, kS2C, resp_seq, kPsh | kAck, resp, 1024),
                   Close(k, false, {req.size(), resp.size()}, {4, 3})};
-    s.stats = {.packets = 8, .payload_events = 2, .conn_events = 2};
+    s.stats = {.packets = 8, .payload_events = 2, .conn_events = 3};
     all.push_back(s);
   }
   {  // Joined mid-way: the first packet with payload opens, whichever side sends it.
@@ -374,7 +406,7 @@ inline std::vector<Scenario> CaptureScenarios() {
     s.packets.push_back(Packet(sfin, TcPoint::kEgress));
     s.packets.push_back(Packet(sfin, TcPoint::kEgress));  // after the close: unknown flow
     s.expected = {Open(k, true), Payload(k, kC2S, seq, kPsh | kAck, req, 1024),
-                  Close(k, false, {req.size(), 0}, {3, 1})};
+                  Close(k, false, {req.size(), 0}, {3, 1}, {1, 0})};
     s.stats = {.packets = 5, .payload_events = 1, .conn_events = 2};
     all.push_back(s);
   }
@@ -401,10 +433,12 @@ inline std::vector<Scenario> CaptureScenarios() {
     s.packets.push_back(c.FromClient(kPsh | kAck, PayloadOf("x")));
     c.set_client_seq(900000);
     s.packets.push_back(c.FromClient(kSyn));
-    s.expected = {Open(k, false), Close(k, false, {1, 0}, {4, 1}), Open(k, false)};
-    s.stats = {.packets = 6, .payload_events = 1, .conn_events = 3};
-    s.expected.insert(s.expected.begin() + 1,
-                      Payload(k, kC2S, 1001, kPsh | kAck, PayloadOf("x"), 1024));
+    // The handshake times are the first SYN's and the SYN-ACK's; the second SYN counts as a
+    // retransmission in the close.
+    s.expected = {Open(k, false), Established(k, 0, 2, 3),
+                  Payload(k, kC2S, 1001, kPsh | kAck, PayloadOf("x"), 1024),
+                  Close(k, false, {1, 0}, {4, 1}, {1, 0}), Open(k, false)};
+    s.stats = {.packets = 6, .payload_events = 1, .conn_events = 4};
     all.push_back(s);
   }
   {  // A SYN on a flow joined mid-stream is a new connection too.
@@ -490,9 +524,11 @@ inline std::vector<Scenario> CaptureScenarios() {
     uint32_t seq = c.client_seq();
     s.packets.push_back(c.FromClient(kPsh | kAck, req));
     s.packets.push_back(c.FromClient(kRst));
-    s.expected = {Open(k, false), Payload(k, kC2S, seq, kPsh | kAck, req, 1024),
+    // No pure ACK: the first data segment completes the handshake.
+    s.expected = {Open(k, false), Established(k, 0, 1, 2),
+                  Payload(k, kC2S, seq, kPsh | kAck, req, 1024),
                   Close(k, true, {req.size(), 0}, {3, 1})};
-    s.stats = {.packets = 4, .payload_events = 1, .conn_events = 2};
+    s.stats = {.packets = 4, .payload_events = 1, .conn_events = 3};
     all.push_back(s);
   }
   {  // Six extension headers, the most we walk: hop-by-hop, destination options, routing, AH,
@@ -701,6 +737,236 @@ inline std::vector<Scenario> CaptureScenarios() {
     s.packets = {web.FromClient(kSyn), custom.FromClient(kSyn)};
     s.expected = {Open(k, false)};
     s.stats = {.packets = 1, .conn_events = 1};
+    all.push_back(s);
+  }
+  // ---- Handshake timing (TA_EV_CONN_ESTABLISHED) ----
+  {  // Reported once, on the client's first ACK after the SYN-ACK; later ACKs, pure or with
+     // data, report nothing more.
+    Scenario s{.name = "handshake_established_once"};
+    Conversation c(L3::kIpv4, "198.18.0.1", 40000, "198.18.0.2", 80);
+    auto k = c.key();
+    s.packets.push_back(c.FromClient(kSyn));
+    s.packets.push_back(c.FromServer(kSyn | kAck));
+    s.packets.push_back(c.FromClient(kAck));
+    s.packets.push_back(c.FromClient(kAck));  // duplicate ACK
+    uint32_t seq = c.client_seq();
+    s.packets.push_back(c.FromClient(kPsh | kAck, req));
+    s.packets.push_back(c.FromServer(kAck));
+    s.packets.push_back(c.FromClient(kAck));
+    s.expected = {Open(k, false), Established(k, 0, 1, 2),
+                  Payload(k, kC2S, seq, kPsh | kAck, req, 1024)};
+    s.stats = {.packets = 7, .payload_events = 1, .conn_events = 2};
+    all.push_back(s);
+  }
+  {  // No final ACK: a retransmitted SYN-ACK (counted), then the client resets. RST|ACK has
+     // the ACK bit but is no handshake ACK.
+    Scenario s{.name = "handshake_without_final_ack_is_not_established"};
+    Conversation c(L3::kIpv4, "198.18.0.1", 40000, "198.18.0.2", 80);
+    auto k = c.key();
+    s.packets.push_back(c.FromClient(kSyn));
+    FrameSpec synack = c.ServerSpec(kSyn | kAck);
+    s.packets.push_back(Packet(synack, TcPoint::kEgress));
+    s.packets.push_back(Packet(synack, TcPoint::kEgress));
+    s.packets.push_back(c.FromClient(kRst | kAck));
+    s.expected = {Open(k, false), Close(k, true, {0, 0}, {2, 2}, {0, 1})};
+    s.stats = {.packets = 4, .conn_events = 2};
+    all.push_back(s);
+  }
+  {  // The SYN-ACK was not seen (asymmetric routing, or lost before the capture point): no
+     // handshake time can be given, whatever the client sends.
+    Scenario s{.name = "ack_without_seen_synack_is_not_established"};
+    Conversation c(L3::kIpv4, "198.18.0.1", 40000, "198.18.0.2", 80);
+    auto k = c.key();
+    s.packets.push_back(c.FromClient(kSyn));
+    c.FromServer(kSyn | kAck);  // never captured
+    s.packets.push_back(c.FromClient(kAck));
+    uint32_t seq = c.client_seq();
+    s.packets.push_back(c.FromClient(kPsh | kAck, req));
+    s.expected = {Open(k, false), Payload(k, kC2S, seq, kPsh | kAck, req, 1024)};
+    s.stats = {.packets = 3, .payload_events = 1, .conn_events = 1};
+    all.push_back(s);
+  }
+  {  // Joined mid-stream: a SYN-ACK and ACK seen later are not this connection's handshake
+     // (no SYN seen, nothing to time from).
+    Scenario s{.name = "mid_stream_flow_is_never_established"};
+    Conversation c(L3::kIpv4, "198.18.0.1", 40000, "198.18.0.2", 80);
+    auto k = c.key();
+    uint32_t seq = c.client_seq();
+    s.packets.push_back(c.FromClient(kAck, req));
+    s.packets.push_back(c.FromServer(kSyn | kAck));
+    s.packets.push_back(c.FromClient(kAck));
+    s.expected = {Open(k, true), Payload(k, kC2S, seq, kAck, req, 1024)};
+    s.stats = {.packets = 3, .payload_events = 1, .conn_events = 1};
+    all.push_back(s);
+  }
+  // ---- Retransmissions (struct ta_seq_track in bpf/ta_abi.h) ----
+  {  // The same data segment twice: both are reported as payload (the reassembler drops the
+     // duplicate), the second counts as a retransmission.
+    Scenario s{.name = "retransmitted_data_segment"};
+    Conversation c(L3::kIpv4, "198.18.0.1", 40000, "198.18.0.2", 80);
+    auto k = c.key();
+    s.packets.push_back(c.FromClient(kSyn));
+    s.packets.push_back(c.FromServer(kSyn | kAck));
+    s.packets.push_back(c.FromClient(kAck));
+    uint32_t req_seq = c.client_seq();
+    FrameSpec data = c.ClientSpec(kPsh | kAck, req);
+    s.packets.push_back(Packet(data));
+    s.packets.push_back(Packet(data));
+    uint32_t resp_seq = c.server_seq();
+    FrameSpec answer = c.ServerSpec(kPsh | kAck, resp);
+    for (int i = 0; i < 3; ++i) s.packets.push_back(Packet(answer, TcPoint::kEgress));
+    s.packets.push_back(c.FromClient(kFin | kAck));
+    s.packets.push_back(c.FromServer(kFin | kAck));
+    s.expected = {Open(k, false),
+                  Established(k, 0, 1, 2),
+                  Payload(k, kC2S, req_seq, kPsh | kAck, req, 1024),
+                  Payload(k, kC2S, req_seq, kPsh | kAck, req, 1024),
+                  Payload(k, kS2C, resp_seq, kPsh | kAck, resp, 1024),
+                  Payload(k, kS2C, resp_seq, kPsh | kAck, resp, 1024),
+                  Payload(k, kS2C, resp_seq, kPsh | kAck, resp, 1024),
+                  Close(k, false, {2 * req.size(), 3 * resp.size()}, {5, 5}, {1, 2})};
+    s.stats = {.packets = 10, .payload_events = 5, .conn_events = 3};
+    all.push_back(s);
+  }
+  {  // A segment of which only a part was seen before (a repacketized retransmission: the
+     // sender merged the unacknowledged tail with new data) counts; the next new one does not.
+    Scenario s{.name = "partial_overlap_counts"};
+    Conversation c(L3::kIpv4, "198.18.0.1", 40000, "198.18.0.2", 80);
+    auto k = c.key();
+    const Bytes a = PatternPayload(100, 1), b = PatternPayload(100, 2), n = PatternPayload(10, 3);
+    FrameSpec first = c.ClientSpec(kAck, a);  // [1000, 1100)
+    FrameSpec overlap = first;
+    overlap.seq = 1050;  // [1050, 1150): half seen
+    overlap.payload = b;
+    c.set_client_seq(1150);
+    FrameSpec next = c.ClientSpec(kAck, n);  // [1150, 1160)
+    s.packets = {Packet(first), Packet(overlap), Packet(next)};
+    s.packets.push_back(c.FromClient(kFin | kAck));
+    s.packets.push_back(c.FromServer(kFin | kAck));
+    s.expected = {Open(k, true), Payload(k, kC2S, 1000, kAck, a, 1024),
+                  Payload(k, kC2S, 1050, kAck, b, 1024), Payload(k, kC2S, 1150, kAck, n, 1024),
+                  Close(k, false, {210, 0}, {4, 1}, {1, 0})};
+    s.stats = {.packets = 5, .payload_events = 3, .conn_events = 2};
+    all.push_back(s);
+  }
+  {  // A SYN with the tracked ISN is the same connection's SYN again: counted, not a new flow.
+    Scenario s{.name = "retransmitted_syn_counts"};
+    Conversation c(L3::kIpv6, "2001:db8::1", 40000, "2001:db8::2", 443);
+    auto k = c.key();
+    FrameSpec syn = c.ClientSpec(kSyn);
+    s.packets.push_back(Packet(syn));
+    s.packets.push_back(Packet(syn));
+    s.packets.push_back(c.FromServer(kSyn | kAck));
+    s.packets.push_back(c.FromClient(kAck));
+    s.packets.push_back(c.FromClient(kFin | kAck));
+    s.packets.push_back(c.FromServer(kFin | kAck));
+    s.expected = {Open(k, false), Established(k, 0, 2, 3), Close(k, false, {0, 0}, {4, 2}, {1, 0})};
+    s.stats = {.packets = 6, .conn_events = 3};
+    all.push_back(s);
+  }
+  {  // A FIN occupies a sequence number: the server's FIN sent again before the client's FIN
+     // counts; the client's FIN then closes.
+    Scenario s{.name = "retransmitted_server_fin_counts"};
+    Conversation c(L3::kIpv4, "198.18.0.1", 40000, "198.18.0.2", 80);
+    auto k = c.key();
+    uint32_t seq = c.server_seq();
+    s.packets.push_back(c.FromServer(kPsh | kAck, resp));
+    FrameSpec fin = c.ServerSpec(kFin | kAck);
+    s.packets.push_back(Packet(fin, TcPoint::kEgress));
+    s.packets.push_back(Packet(fin, TcPoint::kEgress));
+    s.packets.push_back(c.FromClient(kFin | kAck));
+    s.expected = {Open(k, true), Payload(k, kS2C, seq, kPsh | kAck, resp, 1024),
+                  Close(k, false, {0, resp.size()}, {1, 3}, {0, 1})};
+    s.stats = {.packets = 4, .payload_events = 1, .conn_events = 2};
+    all.push_back(s);
+  }
+  {  // Sequence numbers wrap at 2^32 (RFC 9293 section 3.4): an ISN just below it and data
+     // crossing zero are new data, not retransmissions; the crossing segment sent again is one.
+    Scenario s{.name = "sequence_wrap_is_not_retransmission"};
+    Conversation c(L3::kIpv4, "198.18.0.1", 40000, "198.18.0.2", 80);
+    auto k = c.key();
+    c.set_client_seq(0xFFFFFFF0u);
+    s.packets.push_back(c.FromClient(kSyn));
+    s.packets.push_back(c.FromServer(kSyn | kAck));
+    s.packets.push_back(c.FromClient(kAck));
+    const Bytes a = PatternPayload(40, 1), b = PatternPayload(40, 2);
+    FrameSpec cross = c.ClientSpec(kAck, a);  // [0xFFFFFFF1, 0x19)
+    FrameSpec after = c.ClientSpec(kAck, b);  // [0x19, 0x41)
+    s.packets.push_back(Packet(cross));
+    s.packets.push_back(Packet(after));
+    s.packets.push_back(Packet(cross));
+    s.packets.push_back(c.FromClient(kFin | kAck));
+    s.packets.push_back(c.FromServer(kFin | kAck));
+    s.expected = {Open(k, false),
+                  Established(k, 0, 1, 2),
+                  Payload(k, kC2S, 0xFFFFFFF1u, kAck, a, 1024),
+                  Payload(k, kC2S, 0x19u, kAck, b, 1024),
+                  Payload(k, kC2S, 0xFFFFFFF1u, kAck, a, 1024),
+                  Close(k, false, {120, 0}, {6, 2}, {1, 0})};
+    s.stats = {.packets = 8, .payload_events = 3, .conn_events = 3};
+    all.push_back(s);
+  }
+  {  // Out of order: the later segment first, then the earlier one filling the gap. The gap
+     // was never seen here, so filling it is no retransmission (Wireshark: out-of-order); the
+     // same segment once more is.
+    Scenario s{.name = "out_of_order_fill_is_not_retransmission"};
+    Conversation c(L3::kIpv4, "198.18.0.1", 40000, "198.18.0.2", 80);
+    auto k = c.key();
+    const Bytes a = PatternPayload(10, 1), b = PatternPayload(10, 2), d = PatternPayload(10, 3);
+    FrameSpec fa = c.ClientSpec(kAck, a);  // [1000, 1010)
+    FrameSpec fb = c.ClientSpec(kAck, b);  // [1010, 1020)
+    FrameSpec fd = c.ClientSpec(kAck, d);  // [1020, 1030)
+    s.packets = {Packet(fa), Packet(fd), Packet(fb), Packet(fb)};
+    s.packets.push_back(c.FromClient(kFin | kAck));
+    s.packets.push_back(c.FromServer(kFin | kAck));
+    s.expected = {Open(k, true),
+                  Payload(k, kC2S, 1000, kAck, a, 1024),
+                  Payload(k, kC2S, 1020, kAck, d, 1024),
+                  Payload(k, kC2S, 1010, kAck, b, 1024),
+                  Payload(k, kC2S, 1010, kAck, b, 1024),
+                  Close(k, false, {40, 0}, {5, 1}, {1, 0})};
+    s.stats = {.packets = 6, .payload_events = 4, .conn_events = 2};
+    all.push_back(s);
+  }
+  {  // The documented limit: one hole is tracked. A second gap replaces the first, so the
+     // late fill of the first counts (an overcount), the fill of the second does not; a fill
+     // in the middle of a hole keeps its lower part, so the upper part's fill counts too.
+    Scenario s{.name = "only_the_newest_gap_is_tracked"};
+    Conversation c(L3::kIpv4, "198.18.0.1", 40000, "198.18.0.2", 80);
+    auto k = c.key();
+    std::vector<FrameSpec> f;
+    std::vector<Bytes> p;
+    for (uint8_t i = 0; i < 8; ++i) {
+      p.push_back(PatternPayload(10, i));
+      f.push_back(c.ClientSpec(kAck, p.back()));  // [1000 + 10 i, 1010 + 10 i)
+    }
+    // 0, gap {1}, 2, gap {3..5}, 6, then 1 (first gap: counted), 4 (middle of the hole: not
+    // counted, keeps {3}), 5 (forgotten upper part: counted), 3 (kept lower part: not).
+    const int order[] = {0, 2, 6, 1, 4, 5, 3};
+    s.expected.push_back(Open(k, true));
+    for (int i : order) {
+      s.packets.push_back(Packet(f[static_cast<size_t>(i)]));
+      s.expected.push_back(Payload(k, kC2S, 1000u + 10u * static_cast<uint32_t>(i), kAck,
+                                   p[static_cast<size_t>(i)], 1024));
+    }
+    s.packets.push_back(c.FromClient(kRst));
+    s.expected.push_back(Close(k, true, {70, 0}, {8, 0}, {2, 0}));
+    s.stats = {.packets = 8, .payload_events = 7, .conn_events = 2};
+    all.push_back(s);
+  }
+  {  // Each direction has its own sequence space: the server's bytes at the client's numbers
+     // are no retransmission.
+    Scenario s{.name = "directions_are_tracked_apart"};
+    Conversation c(L3::kIpv4, "198.18.0.1", 40000, "198.18.0.2", 80);
+    auto k = c.key();
+    const Bytes x = PatternPayload(10, 1);
+    FrameSpec cs = c.ClientSpec(kAck, x);
+    FrameSpec ss = c.ServerSpec(kAck, x);
+    ss.seq = cs.seq;
+    s.packets = {Packet(cs), Packet(ss, TcPoint::kEgress), c.FromClient(kRst)};
+    s.expected = {Open(k, true), Payload(k, kC2S, 1000, kAck, x, 1024),
+                  Payload(k, kS2C, 1000, kAck, x, 1024), Close(k, true, {10, 10}, {2, 1})};
+    s.stats = {.packets = 3, .payload_events = 2, .conn_events = 2};
     all.push_back(s);
   }
   return all;

@@ -4,9 +4,11 @@
 
 namespace ta::analyzer::protocols::http1 {
 
-Http1Connection::Http1Connection(const FlowKey& flow, bool in_sync, ConnectionContext& ctx)
+Http1Connection::Http1Connection(const FlowKey& flow, bool in_sync, ConnectionContext& ctx,
+                                 SwitchObserver* switches)
     : flow_(flow),
       ctx_(ctx),
+      switches_(switches),
       requests_(Direction::kClientToServer, in_sync, ctx.config, ctx.stats, *this),
       responses_(Direction::kServerToClient, in_sync, ctx.config, ctx.stats, *this) {}
 
@@ -28,6 +30,9 @@ BodyFraming Http1Connection::OnHead(Direction dir, const MessageHead& head, uint
     request.method = NormalizeMethod(head.method);
     request.route = ctx_.routes.Route(flow_.server_port, head.target);
     request.start_ns = start_ns;
+    request.version_minor = head.version_minor;
+    request.upgrade = head.upgrade;
+    if (head.upgrade != UpgradeProtocol::kNone) request.target = head.target;
     const BodyFraming framing = RequestBodyFraming(head);
     if (framing == BodyFraming::kContentLength) request.body_bytes = head.content_length;
     if (framing == BodyFraming::kNone) request.body_bytes = 0;
@@ -45,7 +50,7 @@ BodyFraming Http1Connection::OnHead(Direction dir, const MessageHead& head, uint
 
   Response response;
   response.status = head.status;
-  response.version_minor = head.version_minor;
+  response.upgrade = head.upgrade;
   if (pending_.empty()) {
     ++ctx_.stats.orphan_responses;
   } else {
@@ -69,13 +74,42 @@ void Http1Connection::OnMessageEnd(Direction dir, uint64_t body_bytes, uint64_t 
     return;
   }
   if (!in_flight_) return;
-  Report(*in_flight_, body_bytes, end_ns);
   if (in_flight_->tunnel) {
-    upgraded_ = true;
-    requests_.Stop();
-    responses_.Stop();
+    const Response response = std::move(*in_flight_);
+    in_flight_.reset();
+    Switch(response, end_ns);
+    return;
   }
+  Report(*in_flight_, body_bytes, end_ns);
   in_flight_.reset();
+}
+
+void Http1Connection::Switch(const Response& response, uint64_t end_ns) {
+  upgraded_ = true;
+  requests_.Stop();
+  responses_.Stop();
+  ProtocolSwitch change;
+  if (response.status == 101) {
+    // The server names the protocol it switches to (RFC 9110 §7.8); fall back to the request's.
+    change.protocol = response.upgrade;
+    if (change.protocol == UpgradeProtocol::kNone && response.request)
+      change.protocol = response.request->upgrade;
+    if (change.protocol == UpgradeProtocol::kNone) change.protocol = UpgradeProtocol::kOther;
+  }
+  // With h2c the request's real response arrives as HTTP/2 on stream 1 (RFC 7540 §3.2): the 101
+  // is not its answer, so the exchange is reported by HTTP/2. Everything else (WebSocket's
+  // handshake, a CONNECT) is an HTTP/1.1 exchange in its own right.
+  if (change.protocol != UpgradeProtocol::kH2c || !response.request) Report(response, 0, end_ns);
+  if (!switches_) return;
+  if (response.request) {
+    change.method = response.request->method;
+    change.target = response.request->target;
+    change.route = response.request->route;
+    change.request_start_ns = response.request->start_ns;
+    change.request_body_bytes = response.request->body_bytes;
+  }
+  change.switch_ns = end_ns;
+  switches_->OnProtocolSwitch(change);
 }
 
 void Http1Connection::OnBodyLost(Direction dir) {
@@ -127,7 +161,8 @@ void Http1Connection::Report(const Response& response, std::optional<uint64_t> b
   exchange.method = request.method;
   exchange.route = request.route;
   exchange.status = response.status;
-  exchange.protocol_version = {'1', '.', static_cast<char>('0' + response.version_minor)};
+  // The version the client spoke (OTel network.protocol.version of a server request).
+  exchange.protocol_version = {'1', '.', static_cast<char>('0' + request.version_minor)};
   exchange.scheme = "http";
   exchange.request_start_ns = request.start_ns;
   exchange.response_end_ns = end_ns;

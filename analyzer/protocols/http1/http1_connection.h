@@ -24,14 +24,40 @@ namespace ta::analyzer::protocols::http1 {
 
 using protocols::ConnectionContext;
 
+// The connection leaves HTTP/1.x: a 101 Switching Protocols (RFC 9110 §15.2.2) or a 2xx answer
+// to CONNECT. What the next protocol needs to know about the request that switched it.
+struct ProtocolSwitch {
+  UpgradeProtocol protocol = UpgradeProtocol::kNone;  // kNone: a CONNECT tunnel
+  std::string method;                                 // OpenTelemetry form
+  std::string target;                                 // request-target as sent (h2c: stream 1)
+  std::string route;                                  // templated
+  uint64_t request_start_ns = 0;
+  std::optional<uint64_t> request_body_bytes;
+  uint64_t switch_ns = 0;  // timestamp of the segment that ended the 101 / 2xx head
+};
+
+class SwitchObserver {
+ public:
+  virtual ~SwitchObserver() = default;
+  // Called once, from inside the response stream's OnChunk; both parsers have stopped. Bytes of
+  // the current chunks after the switch are in StreamParser::leftover().
+  virtual void OnProtocolSwitch(const ProtocolSwitch& change) = 0;
+};
+
 class Http1Connection final : private MessageObserver {
  public:
-  // `in_sync` false: joined mid-stream, both directions start in resync mode.
-  Http1Connection(const FlowKey& flow, bool in_sync, ConnectionContext& ctx);
+  // `in_sync` false: joined mid-stream, both directions start in resync mode. `switches`, when
+  // given, hears about upgrades (it must outlive the connection).
+  Http1Connection(const FlowKey& flow, bool in_sync, ConnectionContext& ctx,
+                  SwitchObserver* switches = nullptr);
   Http1Connection(const Http1Connection&) = delete;
   Http1Connection& operator=(const Http1Connection&) = delete;
 
-  tcp::StreamConsumer& stream(Direction dir) {
+  tcp::StreamConsumer& stream(Direction dir) { return parser(dir); }
+  const StreamParser& parser(Direction dir) const {
+    return dir == Direction::kClientToServer ? requests_ : responses_;
+  }
+  StreamParser& parser(Direction dir) {
     return dir == Direction::kClientToServer ? requests_ : responses_;
   }
   // The connection ended (close, eviction, expiry): report what can still be reported and count
@@ -48,11 +74,14 @@ class Http1Connection final : private MessageObserver {
     std::string route;
     uint64_t start_ns = 0;
     std::optional<uint64_t> body_bytes;  // known up front for Content-Length, else at its end
+    uint8_t version_minor = 1;
+    UpgradeProtocol upgrade = UpgradeProtocol::kNone;
+    std::string target;  // kept only for upgrade requests (h2c makes it HTTP/2 stream 1)
   };
   struct Response {
     std::optional<Request> request;  // empty: an orphan, counted and not reported
     uint16_t status = 0;
-    uint8_t version_minor = 1;
+    UpgradeProtocol upgrade = UpgradeProtocol::kNone;
     bool tunnel = false;
   };
 
@@ -65,8 +94,12 @@ class Http1Connection final : private MessageObserver {
   std::optional<uint64_t>* CurrentRequestBody();
   void Report(const Response& response, std::optional<uint64_t> body_bytes, uint64_t end_ns);
 
+  // The connection leaves HTTP/1.x after `response`.
+  void Switch(const Response& response, uint64_t end_ns);
+
   const FlowKey flow_;
   ConnectionContext& ctx_;
+  SwitchObserver* switches_;
   StreamParser requests_;
   StreamParser responses_;
   std::vector<Request> pending_;       // oldest first; usually 0 or 1 long

@@ -133,6 +133,15 @@ std::string_view FinalCoding(std::string_view value) {
   }
 }
 
+// The first protocol named in an Upgrade field value ("websocket", "h2c", "HTTP/2.0, SHTTP/1.3",
+// ...): protocol names are case-insensitive (RFC 9110 §7.8).
+UpgradeProtocol FirstUpgrade(std::string_view value) {
+  const std::string_view first = TrimOws(value.substr(0, value.find(',')));
+  if (EqualsIgnoreCase(first, "websocket")) return UpgradeProtocol::kWebSocket;
+  if (EqualsIgnoreCase(first, "h2c")) return UpgradeProtocol::kH2c;
+  return first.empty() ? UpgradeProtocol::kNone : UpgradeProtocol::kOther;
+}
+
 // Field lines (§5) up to the empty line, keeping what framing needs.
 ParseState ParseFields(std::string_view rest, MessageHead* out) {
   bool content_length_invalid = false;
@@ -161,6 +170,8 @@ ParseState ParseFields(std::string_view rest, MessageHead* out) {
       out->transfer_encoding = true;
       const std::string_view coding = FinalCoding(value);
       if (!coding.empty()) out->chunked = EqualsIgnoreCase(coding, "chunked");
+    } else if (EqualsIgnoreCase(name, "upgrade")) {
+      out->upgrade = FirstUpgrade(value);
     }
   }
   if (!ended) return ParseState::kNeedsMoreData;

@@ -12,6 +12,10 @@
 
 namespace ta::analyzer::protocols::http1 {
 
+// The protocol an Upgrade field (RFC 9110 §7.8) names first; what the connection becomes after a
+// 101 response (RFC 6455 §4 WebSocket, RFC 7540 §3.2 h2c).
+enum class UpgradeProtocol : uint8_t { kNone, kWebSocket, kH2c, kOther };
+
 struct MessageHead {
   // Request line (requests only). Views into the bytes given to the parse function.
   std::string_view method;
@@ -23,6 +27,7 @@ struct MessageHead {
   std::optional<uint64_t> content_length;
   bool transfer_encoding = false;  // a Transfer-Encoding field is present
   bool chunked = false;            // ... and its final coding is chunked
+  UpgradeProtocol upgrade = UpgradeProtocol::kNone;  // first protocol in the Upgrade field
 };
 
 // How the body after a head is delimited (RFC 9112 §6.3).

@@ -21,6 +21,7 @@ StreamParser::StreamParser(Direction dir, bool in_sync, const AnalyzerConfig& co
       chunked_(config.max_header_bytes) {}
 
 void StreamParser::OnChunk(const tcp::StreamChunk& chunk) {
+  leftover_ = {};
   if (chunk.kind == tcp::StreamChunk::Kind::kData) {
     OnData(AsChars(chunk.data), chunk.ts_ns, chunk.starts_at_segment_start);
   } else {
@@ -62,6 +63,7 @@ void StreamParser::OnData(std::string_view bytes, uint64_t ts, bool segment_star
     Step step;
     switch (phase_) {
       case Phase::kStopped:
+        if (pos > 0) leftover_ = bytes.substr(pos);  // stopped by this chunk's message
         return;
       case Phase::kResync:
         if (pos == 0 && segment_start && StartsMessage(bytes)) {

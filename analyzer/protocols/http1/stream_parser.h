@@ -57,6 +57,10 @@ class StreamParser final : public tcp::StreamConsumer {
   void Stop() { phase_ = Phase::kStopped; }
 
   bool stopped() const { return phase_ == Phase::kStopped; }
+  // After the parser stopped inside a data chunk (an upgrade completed mid-chunk): the bytes of
+  // that chunk after the message, which belong to the next protocol. Valid only until the chunk's
+  // OnChunk call returns to its caller; empty otherwise.
+  std::string_view leftover() const { return leftover_; }
   bool resyncing() const { return phase_ == Phase::kResync; }
   // Timestamp of the last chunk seen (0 before any).
   uint64_t last_ts() const { return last_ts_; }
@@ -94,6 +98,7 @@ class StreamParser final : public tcp::StreamConsumer {
   uint64_t body_bytes_ = 0;  // kBodyLength, kUntilClose
   ChunkedDecoder chunked_;
   uint64_t last_ts_ = 0;
+  std::string_view leftover_;
 };
 
 }  // namespace ta::analyzer::protocols::http1

@@ -61,8 +61,19 @@ class Recorder : public EventConsumer {
     events.push_back(v);
     ts.push_back(ev.ts_ns);
   }
-  // The decoder does not report handshakes yet; the scenarios do not list them.
-  void OnConnEstablished(const ConnEstablishedEvent& /*ev*/) override {}
+  // Handshake times become packet indices through `windows` (each packet's time), as the
+  // scenarios list them.
+  void OnConnEstablished(const ConnEstablishedEvent& ev) override {
+    EventView v;
+    v.kind = EventKind::kEstablished;
+    v.key = ToView(ev.flow);
+    v.handshake = {ta::testing::PacketIndexAt(windows, ev.syn_ns),
+                   ta::testing::PacketIndexAt(windows, ev.synack_ns),
+                   ta::testing::PacketIndexAt(windows, ev.ack_ns)};
+    events.push_back(v);
+    ts.push_back(ev.ack_ns);
+    established.push_back(ev);
+  }
   void OnSegment(const SegmentEvent& ev) override {
     EventView v;
     v.kind = EventKind::kPayload;
@@ -82,12 +93,15 @@ class Recorder : public EventConsumer {
     v.reset = ev.reset;
     v.bytes = ev.bytes;
     v.packets = ev.packets;
+    v.retransmits = ev.retransmits;
     events.push_back(v);
     ts.push_back(ev.ts_ns);
   }
 
+  std::vector<std::array<uint64_t, 2>> windows;
   std::vector<EventView> events;
   std::vector<uint64_t> ts;
+  std::vector<ConnEstablishedEvent> established;
 };
 
 StatView ToStatView(const PacketDecoderStats& s) {
@@ -137,10 +151,12 @@ TEST_P(DecoderScenarioTest, EventsAndCountersMatch) {
   const auto& [lc, sc] = GetParam();
   PacketDecoder dec(ConfigFor(sc));
   Recorder rec;
-  uint64_t ts = 1'000'000;
-  for (const auto& p : sc.packets) {
+  auto ts_of = [](size_t i) { return 1'000'000 + 1000 * uint64_t{i + 1}; };
+  for (size_t i = 0; i < sc.packets.size(); ++i) rec.windows.push_back({ts_of(i), ts_of(i)});
+  for (size_t i = 0; i < sc.packets.size(); ++i) {
+    const auto& p = sc.packets[i];
     Bytes frame = lc.link == LinkType::kEthernet ? p.frame : ToCooked(p.frame, lc.link);
-    dec.Decode(lc.link, frame, ts += 1000, rec);
+    dec.Decode(lc.link, frame, ts_of(i), rec);
   }
   EXPECT_EQ(rec.events, sc.expected);
   EXPECT_EQ(ToStatView(dec.stats()), sc.stats);
@@ -252,7 +268,12 @@ TEST(PacketDecoderTest, EventsCarryFrameTimestampsAndStateTracksHandshake) {
   dec.Decode(LinkType::kEthernet, c.FromServer(kSyn | kAck).frame, 250, rec);
   dec.Decode(LinkType::kEthernet, c.FromClient(kAck).frame, 300, rec);
   dec.Decode(LinkType::kEthernet, c.FromClient(kPsh | kAck, req).frame, 400, rec);
-  EXPECT_EQ(rec.ts, (std::vector<uint64_t>{100, 400}));
+  EXPECT_EQ(rec.ts, (std::vector<uint64_t>{100, 300, 400}));
+  ASSERT_EQ(rec.established.size(), 1u);
+  EXPECT_EQ(rec.established[0].flow, ToFlowKey(c.key()));
+  EXPECT_EQ(rec.established[0].syn_ns, 100u);
+  EXPECT_EQ(rec.established[0].synack_ns, 250u);
+  EXPECT_EQ(rec.established[0].ack_ns, 300u);
 
   auto st = dec.Lookup(ToFlowKey(c.key()));
   ASSERT_TRUE(st.has_value());
@@ -264,6 +285,13 @@ TEST(PacketDecoderTest, EventsCarryFrameTimestampsAndStateTracksHandshake) {
   EXPECT_EQ(st->client_isn, 1000u);
   EXPECT_EQ(st->bytes, (std::array<uint64_t, 2>{req.size(), 0}));
   EXPECT_EQ(st->packets, (std::array<uint64_t, 2>{3, 1}));
+  EXPECT_EQ(st->ack_ns, 300u);
+  EXPECT_EQ(st->retransmits, (std::array<uint64_t, 2>{0, 0}));
+  // SYN [1000, 1001) and the request after it; the SYN-ACK [5000, 5001).
+  EXPECT_TRUE(st->seq[0].seen);
+  EXPECT_EQ(st->seq[0].end, 1001u + req.size());
+  EXPECT_EQ(st->seq[0].hole_start, st->seq[0].hole_end);
+  EXPECT_EQ(st->seq[1].end, 5001u);
 
   dec.Decode(LinkType::kEthernet, c.FromServer(kRst).frame, 500, rec);
   EXPECT_EQ(rec.ts.back(), 500u);

@@ -1,0 +1,215 @@
+#include "analyzer/protocols/session.h"
+
+#include <algorithm>
+#include <utility>
+
+#include "analyzer/protocols/http2/http2_connection.h"
+#include "analyzer/protocols/websocket/websocket_connection.h"
+
+namespace ta::analyzer::protocols {
+
+Session::Session(const FlowKey& flow, bool in_sync, ConnectionContext& ctx)
+    : flow_(flow),
+      ctx_(ctx),
+      inputs_{Input(*this, Direction::kClientToServer), Input(*this, Direction::kServerToClient)},
+      in_sync_(in_sync) {}
+
+Session::~Session() = default;
+
+void Session::OnChunk(Direction dir, const tcp::StreamChunk& chunk) {
+  switch (protocol_) {
+    case Protocol::kUndetermined:
+      if (in_sync_) {
+        DetectInSync(dir, chunk);
+      } else {
+        DetectMidStream(dir, chunk);
+      }
+      return;
+    case Protocol::kHttp1:
+    case Protocol::kHttp2:
+    case Protocol::kWebSocket:
+      Forward(dir, chunk);
+      return;
+    case Protocol::kTls:
+    case Protocol::kUnknown:
+      return;  // TCP metrics only; these bytes are not ours to parse
+  }
+}
+
+void Session::DetectInSync(Direction dir, const tcp::StreamChunk& chunk) {
+  const bool data = chunk.kind == tcp::StreamChunk::Kind::kData;
+  if (dir == Direction::kClientToServer && !data) {
+    // The client's first bytes were lost: we can no longer read its first flight, so look for
+    // a message start as if joined mid-way (HTTP/1 resynchronises there; HTTP/2's HPACK state
+    // is unknown, which kMidStream handles).
+    held_.clear();
+    client_prefix_.clear();
+    in_sync_ = false;
+    return;
+  }
+  if (dir == Direction::kServerToClient && client_prefix_.empty()) {
+    if (!data) return;  // nothing to classify yet
+    // The server spoke first. HTTP, TLS and HTTP/2 are client-first, so this is another
+    // protocol, unless it is an HTTP/1 response whose request we missed (lost before the
+    // capture point or in a full ring buffer): that one is HTTP/1, with an orphan response.
+    if (protocols::DetectMidStream(dir, chunk.data) == Protocol::kHttp1) {
+      Start(Protocol::kHttp1, true);
+      Forward(dir, chunk);
+    } else {
+      Start(Protocol::kUnknown, true);
+    }
+    return;
+  }
+  held_.push_back({dir, chunk.kind, {chunk.data.begin(), chunk.data.end()}, chunk.gap_len,
+                   chunk.ts_ns, chunk.starts_at_segment_start});
+  if (dir == Direction::kClientToServer) {
+    const size_t take = std::min(kDetectBytes - client_prefix_.size(), chunk.data.size());
+    client_prefix_.insert(client_prefix_.end(), chunk.data.begin(),
+                          chunk.data.begin() + static_cast<std::ptrdiff_t>(take));
+  }
+  const Protocol detected = DetectClientStart(client_prefix_);
+  if (detected == Protocol::kUndetermined) return;
+  Start(detected, true);
+  std::vector<Held> held = std::move(held_);
+  held_.clear();
+  client_prefix_.clear();
+  client_prefix_.shrink_to_fit();
+  for (const Held& h : held) {
+    if (protocol_ != Protocol::kHttp1 && protocol_ != Protocol::kHttp2 &&
+        protocol_ != Protocol::kWebSocket) {
+      break;
+    }
+    const tcp::StreamChunk replay =
+        h.kind == tcp::StreamChunk::Kind::kData
+            ? tcp::StreamChunk::Data(h.data, h.ts_ns, h.segment_start)
+            : tcp::StreamChunk::Gap(h.gap_len, h.ts_ns);
+    Forward(h.dir, replay);
+  }
+}
+
+void Session::DetectMidStream(Direction dir, const tcp::StreamChunk& chunk) {
+  if (chunk.kind != tcp::StreamChunk::Kind::kData) return;
+  if (!chunk.starts_at_segment_start) {
+    Discard(chunk);
+    return;
+  }
+  const Protocol detected = protocols::DetectMidStream(dir, chunk.data);
+  if (detected == Protocol::kUndetermined) {
+    Discard(chunk);
+    if (++mid_stream_tries_ >= kMaxMidStreamTries) Start(Protocol::kUnknown, false);
+    return;
+  }
+  Start(detected, false);
+  if (protocol_ == Protocol::kHttp2) aligned_[static_cast<size_t>(dir)] = true;
+  Forward(dir, chunk);
+}
+
+void Session::Start(Protocol protocol, bool in_sync) {
+  protocol_ = protocol;
+  AnalyzerStats& stats = ctx_.stats;
+  switch (protocol) {
+    case Protocol::kHttp1:
+      ++stats.detected_http1;
+      http1_ = std::make_unique<http1::Http1Connection>(flow_, in_sync, ctx_,
+                                                      static_cast<http1::SwitchObserver*>(this));
+      break;
+    case Protocol::kHttp2:
+      ++stats.detected_http2;
+      http2_ = std::make_unique<http2::Http2Connection>(
+          flow_, in_sync ? http2::StartMode::kPriorKnowledge : http2::StartMode::kMidStream,
+          ctx_);
+      aligned_ = {in_sync, in_sync};
+      break;
+    case Protocol::kTls:
+      ++stats.detected_tls;
+      break;
+    case Protocol::kUnknown:
+      ++stats.detected_unknown;
+      break;
+    case Protocol::kWebSocket:  // only through an upgrade (CompleteSwitch)
+    case Protocol::kUndetermined:
+      break;
+  }
+}
+
+void Session::Forward(Direction dir, const tcp::StreamChunk& chunk) {
+  const auto d = static_cast<size_t>(dir);
+  switch (protocol_) {
+    case Protocol::kHttp1:
+      http1_->stream(dir).OnChunk(chunk);
+      if (switch_) CompleteSwitch(dir, chunk.ts_ns);
+      return;
+    case Protocol::kHttp2:
+      if (!aligned_[d]) {
+        if (chunk.kind != tcp::StreamChunk::Kind::kData || !chunk.starts_at_segment_start ||
+            !http2::LooksLikeHttp2Frames(chunk.data)) {
+          Discard(chunk);
+          return;
+        }
+        aligned_[d] = true;
+      }
+      http2_->stream(dir).OnChunk(chunk);
+      return;
+    case Protocol::kWebSocket:
+      websocket_->stream(dir).OnChunk(chunk);
+      return;
+    default:
+      return;
+  }
+}
+
+void Session::OnProtocolSwitch(const http1::ProtocolSwitch& change) {
+  // Called from inside the HTTP/1 parser: only note it; CompleteSwitch runs once the parser has
+  // returned, so it can be destroyed.
+  switch_ = change;
+}
+
+void Session::CompleteSwitch(Direction dir, uint64_t ts_ns) {
+  const http1::ProtocolSwitch change = std::move(*switch_);
+  switch_.reset();
+  // The rest of the chunk that completed the switch is the new protocol's first bytes. It lives
+  // in the chunk the caller still holds, so copy the view before the parser goes away.
+  const std::string_view rest = http1_->parser(dir).leftover();
+  const std::vector<uint8_t> leftover(rest.begin(), rest.end());
+  http1_->Close();  // requests left unanswered before the switch are counted there
+  http1_.reset();
+
+  switch (change.protocol) {
+    case http1::UpgradeProtocol::kWebSocket:
+      ++ctx_.stats.detected_websocket;
+      protocol_ = Protocol::kWebSocket;
+      websocket_ = std::make_unique<websocket::WebSocketConnection>(flow_, change.route,
+                                                                    change.switch_ns, ctx_);
+      break;
+    case http1::UpgradeProtocol::kH2c:
+      ++ctx_.stats.detected_http2;
+      protocol_ = Protocol::kHttp2;
+      http2_ = std::make_unique<http2::Http2Connection>(flow_, http2::StartMode::kUpgraded, ctx_);
+      http2_->AdoptUpgradeRequest(change.method, change.target, change.request_start_ns,
+                                  change.request_body_bytes);
+      aligned_ = {true, true};
+      break;
+    default:
+      // CONNECT tunnels and upgrades to protocols we do not parse: TCP metrics only.
+      protocol_ = Protocol::kUnknown;
+      return;
+  }
+  if (!leftover.empty()) Forward(dir, tcp::StreamChunk::Data(leftover, ts_ns, false));
+}
+
+void Session::Discard(const tcp::StreamChunk& chunk) {
+  if (chunk.kind == tcp::StreamChunk::Kind::kData) ctx_.stats.parser_discarded_bytes += chunk.data.size();
+}
+
+void Session::Close(uint64_t end_ns) {
+  if (protocol_ == Protocol::kUndetermined && (!held_.empty() || !in_sync_)) {
+    // Bytes arrived but never enough to decide (or no message start was found mid-stream).
+    if (!held_.empty() || mid_stream_tries_ > 0) ++ctx_.stats.detected_unknown;
+  }
+  held_.clear();
+  if (http1_) http1_->Close();
+  if (http2_) http2_->Close();
+  if (websocket_) websocket_->Close(end_ns);
+}
+
+}  // namespace ta::analyzer::protocols

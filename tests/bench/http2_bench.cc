@@ -104,6 +104,10 @@ void Replay(benchmark::State& state, const Trace& trace) {
   }
   state.SetItemsProcessed(static_cast<int64_t>(state.iterations()) * kExchanges);
   state.SetBytesProcessed(static_cast<int64_t>(bytes));
+  // Segments delivered per second: comparable with analyzer_bench's events/s.
+  state.counters["events"] = benchmark::Counter(
+      static_cast<double>(trace.pieces.size()) * static_cast<double>(state.iterations()),
+      benchmark::Counter::kIsRate);
 }
 
 void BM_Http2Get(benchmark::State& state) {

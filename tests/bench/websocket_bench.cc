@@ -97,6 +97,9 @@ void RunConnection(benchmark::State& state, const Stream& stream, Direction dir,
   }
   state.SetItemsProcessed(static_cast<int64_t>(sink.messages));
   state.SetBytesProcessed(static_cast<int64_t>(stream.bytes.size() * iterations));
+  // Segments delivered per second: comparable with analyzer_bench's events/s.
+  state.counters["events"] = benchmark::Counter(
+      static_cast<double>(stream.pieces.size() * iterations), benchmark::Counter::kIsRate);
 }
 
 // Chat-like traffic: 64-byte masked text messages from the client, packed into full segments.

@@ -82,6 +82,7 @@ Metrics::Metrics()
     return SnapshotCounter{&traffic_analyzer_events_received_total_.Add({{"kind", kind}})};
   };
   analyzer_.conn_open = received("conn_open");
+  analyzer_.conn_established = received("conn_established");
   analyzer_.conn_close = received("conn_close");
   analyzer_.payload = received("payload");
 
@@ -369,6 +370,7 @@ void Metrics::OnTcpEnded(const analyzer::TcpConnectionEnd& end) {
 void Metrics::UpdateAnalyzerStats(const analyzer::AnalyzerStats& s) {
   std::lock_guard lock(snapshot_mu_);
   analyzer_.conn_open.Update(s.events_conn_open);
+  analyzer_.conn_established.Update(s.events_conn_established);
   analyzer_.conn_close.Update(s.events_conn_close);
   analyzer_.payload.Update(s.events_segment);
   analyzer_.lost_reassembly.Update(s.reassembly_overflow_segments);

@@ -216,7 +216,7 @@ class Metrics final : public analyzer::ExchangeSink {
 
   // Series with fixed labels, created up front so every one is exported (as 0) from the start.
   struct AnalyzerSeries {
-    SnapshotCounter conn_open, conn_close, payload;
+    SnapshotCounter conn_open, conn_established, conn_close, payload;
     SnapshotCounter lost_reassembly, lost_parser;
     SnapshotCounter gap_bytes, parser_discarded_bytes, uncaptured_bytes;
     SnapshotCounter unanswered_requests, orphan_responses;

@@ -101,7 +101,7 @@ TEST(MetricsTest, FixedSeriesStartAtZero) {
   EXPECT_EQ(SeriesValue(text, "traffic_analyzer_build_info{version=\"" +
                                   std::string(BuildVersion()) + "\"}"),
             "1");
-  for (const char* kind : {"conn_open", "conn_close", "payload"}) {
+  for (const char* kind : {"conn_open", "conn_established", "conn_close", "payload"}) {
     EXPECT_EQ(SeriesValue(text, std::string("traffic_analyzer_events_received_total{kind=\"") +
                                     kind + "\"}"),
               "0");

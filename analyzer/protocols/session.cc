@@ -49,16 +49,23 @@ void Session::DetectInSync(Direction dir, const tcp::StreamChunk& chunk) {
   }
   if (dir == Direction::kServerToClient && client_prefix_.empty()) {
     if (!data) return;  // nothing to classify yet
-    // The server spoke first. HTTP, TLS and HTTP/2 are client-first, so this is another
-    // protocol, unless it is an HTTP/1 response whose request we missed (lost before the
-    // capture point or in a full ring buffer): that one is HTTP/1, with an orphan response.
-    if (protocols::DetectMidStream(dir, chunk.data) == Protocol::kHttp1) {
+    // The server spoke first. An HTTP/1 response here answers a request we missed (lost
+    // before the capture point or in a full ring buffer): HTTP/1, with an orphan response.
+    if (held_.empty() && protocols::DetectMidStream(dir, chunk.data) == Protocol::kHttp1) {
       Start(Protocol::kHttp1, true);
       Forward(dir, chunk);
-    } else {
-      Start(Protocol::kUnknown, true);
+      return;
     }
-    return;
+    // Otherwise hold it until the client's first flight decides: an HTTP/2 server may send
+    // its SETTINGS before the client's preface arrives (RFC 9113 §3.4; grpc servers do), and
+    // server-first protocols (SMTP, SSH, databases) are recognised by the client's answer.
+    if (held_server_bytes_ == 0) server_sent_frames_ = http2::LooksLikeHttp2Frames(chunk.data);
+    held_server_bytes_ += chunk.data.size();
+    if (held_server_bytes_ > kMaxHeldServerBytes) {
+      held_.clear();
+      Start(Protocol::kUnknown, true);
+      return;
+    }
   }
   held_.push_back({dir, chunk.kind, {chunk.data.begin(), chunk.data.end()}, chunk.gap_len,
                    chunk.ts_ns, chunk.starts_at_segment_start});
@@ -67,8 +74,13 @@ void Session::DetectInSync(Direction dir, const tcp::StreamChunk& chunk) {
     client_prefix_.insert(client_prefix_.end(), chunk.data.begin(),
                           chunk.data.begin() + static_cast<std::ptrdiff_t>(take));
   }
-  const Protocol detected = DetectClientStart(client_prefix_);
+  Protocol detected = DetectClientStart(client_prefix_);
   if (detected == Protocol::kUndetermined) return;
+  if (held_server_bytes_ > 0 && (detected != Protocol::kHttp2 || !server_sent_frames_)) {
+    // Only HTTP/2 lets the server speak first, and then with frames; HTTP/1 or TLS after a
+    // server's banner is something else that happens to look like them.
+    detected = Protocol::kUnknown;
+  }
   Start(detected, true);
   std::vector<Held> held = std::move(held_);
   held_.clear();

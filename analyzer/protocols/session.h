@@ -3,8 +3,8 @@
 // HTTP/1.1 connection can make (101 to WebSocket or h2c, RFC 9110 §7.8).
 //
 // A connection seen from its SYN holds its first bytes (at most kDetectBytes from the client,
-// and whatever the server sent meanwhile) until the client's first flight decides, then replays
-// them to the chosen parser. A server that speaks first makes the connection kUnknown. A
+// and what the server sent meanwhile, at most kMaxHeldServerBytes) until the client's first
+// flight decides, then replays them to the chosen parser. A
 // connection joined mid-way is classified at the first segment (either direction) that starts
 // like a message of a known protocol; the bytes before it are counted as discarded, and after
 // kMaxMidStreamTries segment starts without a match it is kUnknown. TLS and unknown connections
@@ -35,6 +35,9 @@ class Session final : private http1::SwitchObserver {
  public:
   // Segment starts tried on a connection joined mid-way before giving up on it.
   static constexpr uint32_t kMaxMidStreamTries = 16;
+  // Bytes a server may send before the client's first bytes decide (an HTTP/2 server's SETTINGS
+  // and WINDOW_UPDATE, a banner); beyond it the connection is unknown.
+  static constexpr size_t kMaxHeldServerBytes = 4096;
 
   // `in_sync`: the connection was seen from its start (its first payload bytes will arrive).
   Session(const FlowKey& flow, bool in_sync, ConnectionContext& ctx);
@@ -93,6 +96,8 @@ class Session final : private http1::SwitchObserver {
   std::array<bool, 2> aligned_{};
   std::vector<Held> held_;
   std::vector<uint8_t> client_prefix_;  // the client's first bytes, for DetectClientStart
+  size_t held_server_bytes_ = 0;
+  bool server_sent_frames_ = false;  // the server's first bytes were HTTP/2 frame headers
   std::optional<http1::ProtocolSwitch> switch_;
   uint32_t mid_stream_tries_ = 0;
 };

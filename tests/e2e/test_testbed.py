@@ -44,6 +44,52 @@ class ExpositionParsing(unittest.TestCase):
             tb.parse_exposition("a 1\na 2\n")
 
 
+class FamilyViews(unittest.TestCase):
+    TEXT = """websocket_messages_total{direction="client_to_server",server_port="8765",type="text"} 4
+websocket_messages_total{direction="server_to_client",server_port="8765",type="text"} 4
+websocket_messages_total{direction="client_to_server",server_port="8765",type="ping"} 3
+rpc_server_requests_per_rpc_count{rpc_method="Unary",rpc_service="demo.Echo",rpc_system="grpc",server_port="50051"} 2
+rpc_server_requests_per_rpc_sum{rpc_method="Unary",rpc_service="demo.Echo",rpc_system="grpc",server_port="50051"} 7
+rpc_server_requests_per_rpc_bucket{le="+Inf",rpc_method="Unary",rpc_service="demo.Echo",rpc_system="grpc",server_port="50051"} 2
+"""
+
+    def test_labelled_sum_groups_by_labels(self):
+        s = tb.parse_exposition(self.TEXT)
+        self.assertEqual(tb.labelled_sum(s, "websocket_messages_total", ["direction"]),
+                         Counter({("client_to_server",): 7, ("server_to_client",): 4}))
+        self.assertEqual(tb.labelled_sum(s, "websocket_messages_total", ["type", "absent"]),
+                         Counter({("text", ""): 8, ("ping", ""): 3}))
+        self.assertEqual(tb.labelled_sum(s, "no_such_family", ["x"]), Counter())
+
+    def test_histogram_counts_use_the_count_sample(self):
+        s = tb.parse_exposition(self.TEXT)
+        self.assertEqual(tb.histogram_counts(s, "rpc_server_requests_per_rpc", ["rpc_method"]),
+                         Counter({("Unary",): 2}))
+
+
+class TsharkJson(unittest.TestCase):
+    # The shape of tshark -T json: repeated keys within one object, layers in packet order.
+    TEXT = """[{"_source": {"layers": {
+      "tcp": {"tcp.srcport": "50051", "tcp.port": "50051", "tcp.port": "40000"},
+      "http2": {"http2.stream": {"http2.type": "0", "http2.streamid": "1"}},
+      "grpc": {"grpc.message_length": "10"},
+      "http2": {"http2.stream": {"http2.type": "0", "http2.streamid": "3"}},
+      "grpc": {"grpc.message_length": "20"}
+    }}}]"""
+
+    def test_repeated_keys_survive_in_order(self):
+        (pkt,) = tb.parse_tshark_json(self.TEXT)
+        layers = pkt["_source"]["layers"]
+        self.assertEqual(layers["tcp"]["tcp.port"], ["50051", "40000"])
+        self.assertEqual(len(layers["http2"]), 2)
+        self.assertEqual([name for name, _ in layers["__items__"]],
+                         ["tcp", "http2", "grpc", "http2", "grpc"])
+        self.assertEqual(list(tb.walk(layers, "http2.streamid")), ["1", "3"])
+        self.assertEqual(list(tb.walk(layers, "grpc.message_length")), ["10", "20"])
+        self.assertEqual(tb.as_list(None), [])
+        self.assertEqual(tb.as_list("x"), ["x"])
+
+
 class RouteTemplating(unittest.TestCase):
     def test_ids_become_placeholders(self):
         t = tb.template_route

@@ -48,13 +48,18 @@ TEST_NET = ipaddress.ip_network("198.18.0.0/24")
 SUBNET_LOCK = "/run/lock/traffic-analyzer-testbed.lock"
 
 # Run kinds and the short prefixes used for link names (IFNAMSIZ is 16 including the NUL, so
-# "ta" + 3 letters + a pid of up to 7 digits + "h"/"n" = 13 fits).
+# "ta" + 3 letters + a pid of up to 7 digits + one letter = 13 fits): "h"/"n" the lab's veth
+# ends on the host and in the namespace, "d"/"e" the down pair DropFilter drops into.
 KINDS = {"e2e": "tae2e", "demo": "tadem", "bench": "taben"}
 NETNS_RE = re.compile(r"^ta-(e2e|demo|bench)-(\d+)$")
-LINK_RE = re.compile(r"^ta(?:e2e|dem|ben)(\d+)[hn]$")
+LINK_RE = re.compile(r"^ta(?:e2e|dem|ben)(\d+)[hnd]$")
 WORKDIR_RE = re.compile(r"/ta-(?:e2e|demo|bench)-(\d+)-")
 
 REQUIRED_TOOLS = ("ip", "tc", "nginx", "curl", "wrk", "tshark")
+
+# The interpreter the protocol peers (grpcio, websockets, h2) run under: Debian's, which has
+# the python3-grpcio, python3-websockets and python3-h2 packages. Not `python3` on PATH.
+PEER_PYTHON = "/usr/bin/python3"
 
 
 class TestbedError(RuntimeError):
@@ -69,19 +74,32 @@ def in_ci() -> bool:
     return os.environ.get("CI", "").strip().lower() not in ("", "0", "false", "no")
 
 
-def missing_prerequisite() -> str | None:
-    """Why this machine cannot run the test bed, or None."""
+def missing_prerequisite(tools: Iterable[str] = (),
+                         python_modules: Iterable[str] = ()) -> str | None:
+    """Why this machine cannot run the test bed (plus `tools` and PEER_PYTHON modules a test
+    needs on top), or None."""
     if os.geteuid() != 0:
         return "needs root (network namespaces, veth, tc and BPF)"
-    missing = [t for t in REQUIRED_TOOLS if shutil.which(t) is None]
+    missing = [t for t in (*REQUIRED_TOOLS, *tools) if shutil.which(t) is None]
     if missing:
         return "missing tools: " + ", ".join(missing) + " (install them with the setup script)"
+    modules = list(python_modules)
+    if modules:
+        if not os.access(PEER_PYTHON, os.X_OK):
+            return f"missing {PEER_PYTHON} (the peers' interpreter)"
+        probe = "import importlib.util, sys; print(' '.join(m for m in sys.argv[1:] " \
+                "if importlib.util.find_spec(m) is None))"
+        absent = subprocess.run([PEER_PYTHON, "-c", probe, *modules], capture_output=True,
+                                text=True, timeout=30).stdout.split()
+        if absent:
+            return (f"{PEER_PYTHON} lacks modules: " + ", ".join(absent)
+                    + " (install python3-grpcio, python3-websockets, python3-h2)")
     return None
 
 
-def require_testbed() -> None:
+def require_testbed(tools: Iterable[str] = (), python_modules: Iterable[str] = ()) -> None:
     """Skips the calling test without privileges - or fails it under CI, which must run it."""
-    reason = missing_prerequisite()
+    reason = missing_prerequisite(tools, python_modules)
     if reason is None:
         return
     if in_ci():
@@ -437,6 +455,19 @@ class VethLab:
     def path(self, name: str) -> str:
         return os.path.join(self.workdir, name)
 
+    def drop_sink(self, in_netns: bool) -> str:
+        """A link that stays down, for DropFilter's mirred redirect: the host end ("...d") or
+        the namespace end ("...e") of a veth pair made on first use. Deleting the namespace
+        deletes the pair; the host end matches LINK_RE, so a crashed run's is swept too."""
+        host_end = self.host_if[:-1] + "d"
+        ns_end = self.host_if[:-1] + "e"
+        if not os.path.exists(f"/sys/class/net/{host_end}"):
+            run(["ip", "link", "add", host_end, "type", "veth", "peer", "name", ns_end,
+                 "netns", self.netns])
+            REAPER.register(f"link {host_end}", lambda: run(
+                ["ip", "link", "delete", host_end], check=False))
+        return ns_end if in_netns else host_end
+
     def teardown(self) -> None:
         REAPER.run()
 
@@ -459,6 +490,7 @@ class AccessLogEntry:
     server_port: int
     request_length: int
     body_bytes_sent: int
+    protocol: str = ""  # $server_protocol: "HTTP/1.1", "HTTP/2.0"
 
 
 class Nginx:
@@ -472,14 +504,26 @@ class Nginx:
       /health                              204
       /fail                                500 (nginx's own error page)
       anything else                        404 (nginx's own error page)
+
+    Ports in `http2_ports` (a subset of `ports`) speak cleartext HTTP/2 with prior knowledge
+    (nginx 1.22's `listen ... http2` without TLS: no h2c Upgrade), the others HTTP/1.1.
+
+    `grpc_proxies` maps further ports to gRPC servers in the namespace (port on ns_addr): an
+    HTTP/2 listener whose every request goes to that server with grpc_pass. The route table
+    above does not apply there.
     """
 
     UPSTREAM_PORT = 18999  # loopback inside the namespace: never crosses the veth
 
-    def __init__(self, lab: VethLab, ports: Iterable[int] = (80, 8080), workers: int = 1):
+    def __init__(self, lab: VethLab, ports: Iterable[int] = (80, 8080), workers: int = 1,
+                 http2_ports: Iterable[int] = (), grpc_proxies: dict[int, int] | None = None):
         self.lab = lab
         self.ports = list(ports)
         self.workers = workers
+        self.http2_ports = set(http2_ports)
+        if not self.http2_ports <= set(self.ports):
+            raise ValueError(f"http2_ports {sorted(self.http2_ports)} not all in {self.ports}")
+        self.grpc_proxies = dict(grpc_proxies or {})
         self.prefix = lab.path("nginx")
         self.proc: subprocess.Popen | None = None
 
@@ -495,9 +539,16 @@ class Nginx:
         with open(os.path.join(www, "gz", "page.txt"), "wb") as f:
             line = b"traffic-analyzer end-to-end test page, compressible text. "
             f.write((line * (GZIP_SOURCE_BODY // len(line) + 1))[:GZIP_SOURCE_BODY])
-        listens = "\n".join(f"    listen {self.lab.ns_addr}:{p} reuseport;"
-                            for p in self.ports)
+        listens = "\n".join(
+            f"    listen {self.lab.ns_addr}:{p}{' http2' if p in self.http2_ports else ''} "
+            "reuseport;" for p in self.ports)
         tmp = os.path.join(self.prefix, "tmp")
+        grpc_servers = "".join(f"""
+  server {{
+    listen {self.lab.ns_addr}:{port} http2;
+    location / {{ grpc_pass grpc://{self.lab.ns_addr}:{upstream}; }}
+  }}
+""" for port, upstream in self.grpc_proxies.items())
         uuid = "-".join(f"[0-9a-f]{{{n}}}" for n in (8, 4, 4, 4, 12))
         conf = f"""
 daemon off;
@@ -509,7 +560,7 @@ error_log {self.prefix}/logs/error.log notice;
 events {{ worker_connections 4096; }}
 http {{
   log_format ta '$request_method $request_uri $status $server_port $request_length '
-                '$body_bytes_sent';
+                '$body_bytes_sent $server_protocol';
   access_log {self.prefix}/logs/access.log ta;
   client_body_temp_path {tmp}/body;
   proxy_temp_path {tmp}/proxy;
@@ -556,7 +607,7 @@ http {{
     location = /health {{ return 204; }}
     location = /fail {{ return 500; }}
   }}
-}}
+{grpc_servers}}}
 """
         with open(os.path.join(self.prefix, "nginx.conf"), "w") as f:
             f.write(conf)
@@ -575,7 +626,8 @@ http {{
             if self.proc.poll() is not None:
                 raise TestbedError(f"nginx exited {self.proc.returncode}:\n"
                                    + tail(os.path.join(self.prefix, "logs", "error.log")))
-            return all(tcp_connectable(self.lab.ns_addr, p) for p in self.ports)
+            return all(tcp_connectable(self.lab.ns_addr, p)
+                       for p in self.ports + list(self.grpc_proxies))
 
         if not wait_until(up, timeout):
             raise TestbedError(f"nginx not accepting on {self.ports} after {timeout} s")
@@ -601,9 +653,10 @@ http {{
         entries = []
         with open(self.access_log_path) as f:
             for line in f:
-                method, uri, status, port, req_len, body_sent = line.split()
+                method, uri, status, port, req_len, body_sent, *protocol = line.split()
                 entries.append(AccessLogEntry(method, uri, int(status), int(port),
-                                              int(req_len), int(body_sent)))
+                                              int(req_len), int(body_sent),
+                                              protocol[0] if protocol else ""))
         return entries
 
 
@@ -1113,3 +1166,314 @@ def tc_filters(dev: str, hook: str, netns: str | None = None) -> str:
 
 def has_clsact(dev: str) -> bool:
     return "qdisc clsact" in run(["tc", "qdisc", "show", "dev", dev]).stdout
+
+
+# --------------------------------------------------------------------------------------------
+# Protocol peers written in Python (grpcio, websockets, h2, raw sockets)
+
+
+class PeerServer:
+    """A server script run by PEER_PYTHON inside the lab's namespace. The script gets its
+    listen address and port as argv[1:3] (plus `args`) and must print a line "READY" once it
+    accepts: readiness is read from its log, so no probe connection ever crosses the veth."""
+
+    def __init__(self, lab: VethLab, name: str, source: str, port: int,
+                 args: Iterable[str] = ()) -> None:
+        self.lab = lab
+        self.name = name
+        self.port = port
+        self.script = lab.path(f"{name}.py")
+        self.log_path = lab.path(f"{name}.log")
+        with open(self.script, "w") as f:
+            f.write(source)
+        self.args = [str(a) for a in args]
+        self.proc: subprocess.Popen | None = None
+
+    def start(self, timeout: float = 20) -> "PeerServer":
+        self.proc = spawn([PEER_PYTHON, "-u", self.script, self.lab.ns_addr, str(self.port),
+                           *self.args], self.log_path, netns=self.lab.netns, what=self.name)
+        REAPER.register(f"{self.name} (SIGTERM)", self.stop)
+
+        def ready() -> bool:
+            if self.proc.poll() is not None:
+                raise TestbedError(f"{self.name} exited {self.proc.returncode}:\n"
+                                   + tail(self.log_path))
+            with open(self.log_path, "rb") as f:
+                return b"READY" in f.read()
+
+        if not wait_until(ready, timeout):
+            raise TestbedError(f"{self.name} not ready after {timeout} s:\n"
+                               + tail(self.log_path))
+        return self
+
+    def stop(self) -> int | None:
+        if self.proc is None:
+            return None
+        return stop_process(self.proc, signal.SIGTERM, timeout=10)
+
+    def log(self) -> str:
+        return tail(self.log_path, 60)
+
+
+def run_peer_client(lab: VethLab, name: str, source: str, args: Iterable[str] = (),
+                    timeout: float = 60) -> dict:
+    """Runs a client script under PEER_PYTHON on the host side to completion; the script prints
+    one JSON object (what it did and saw) as its last stdout line, which is returned."""
+    script = lab.path(f"{name}.py")
+    with open(script, "w") as f:
+        f.write(source)
+    p = run([PEER_PYTHON, "-u", script, *[str(a) for a in args]], timeout=timeout, check=False)
+    with open(lab.path(f"{name}.log"), "w") as f:
+        f.write(p.stdout + "\n--- stderr ---\n" + p.stderr)
+    if p.returncode != 0:
+        raise TestbedError(f"{name} exited {p.returncode}:\n{p.stderr[-3000:]}")
+    lines = p.stdout.strip().splitlines()
+    if not lines:
+        raise TestbedError(f"{name} printed nothing")
+    return json.loads(lines[-1])
+
+
+# --------------------------------------------------------------------------------------------
+# Packet loss on demand. No netem, no gact (drop) action and no nft/iptables binaries here;
+# what this kernel has is u32 and mirred. A mirred redirect to a device that is down drops
+# the packet (act_mirred: TC_ACT_SHOT when the target is not up). The target is a veth pair
+# kept down, one end on the host, one in the lab's namespace, so each side has one in reach.
+# The u32 filter matches one IPv4 total length and sits at a priority after the daemon's own
+# filter (agent/tc_hook.h kTcPriority 0x5441, which returns TC_ACT_UNSPEC so later filters
+# run).
+
+DROP_FILTER_PRIO = 0xC000
+
+
+class DropFilter:
+    """Drops IPv4 packets whose total length is `ip_len` on `dev`'s ingress (a device of the
+    lab's namespace with in_netns, else of the host). Where it sits decides who still sees
+    the dropped packet: on the host veth's ingress the AF_PACKET tap (tshark) and the daemon's
+    tc filter see it first; on the namespace end's ingress, after the host veth's egress, both
+    saw it too."""
+
+    def __init__(self, lab: VethLab, dev: str, ip_len: int, in_netns: bool = False) -> None:
+        self.lab = lab
+        self.dev = dev
+        self.ip_len = ip_len
+        self.netns = lab.netns if in_netns else None
+        self.installed = False
+        self._tc = ["tc"] + (["-n", self.netns] if self.netns else [])
+        self.sink = lab.drop_sink(in_netns)
+
+    def install(self) -> "DropFilter":
+        if "qdisc clsact" not in run(self._tc + ["qdisc", "show", "dev", self.dev]).stdout:
+            run(self._tc + ["qdisc", "add", "dev", self.dev, "clsact"])
+            if self.netns is None:
+                REAPER.register(f"clsact on {self.dev}", lambda: run(
+                    self._tc + ["qdisc", "del", "dev", self.dev, "clsact"], check=False))
+        run(self._tc + ["filter", "add", "dev", self.dev, "ingress", "prio",
+                        str(DROP_FILTER_PRIO), "protocol", "ip", "u32",
+                        "match", "u16", str(self.ip_len), "0xffff", "at", "2",
+                        "action", "mirred", "egress", "redirect", "dev", self.sink])
+        self.installed = True
+        REAPER.register(f"drop filter on {self.dev}", self.remove)
+        return self
+
+    def dropped(self) -> int:
+        out = run(self._tc + ["-s", "filter", "show", "dev", self.dev, "ingress", "prio",
+                              str(DROP_FILTER_PRIO)]).stdout
+        m = re.search(r"Sent \d+ bytes (\d+) pkt", out)
+        return int(m.group(1)) if m else 0
+
+    def remove(self) -> None:
+        if self.installed:
+            run(self._tc + ["filter", "del", "dev", self.dev, "ingress", "prio",
+                            str(DROP_FILTER_PRIO)], check=False)
+            self.installed = False
+
+
+# --------------------------------------------------------------------------------------------
+# Scraping helpers for any metric family
+
+
+def labelled_sum(samples: dict, name: str, by: Iterable[str]) -> Counter:
+    """Sum of the samples of `name` grouped by the values of the labels `by` (missing -> "")."""
+    by = list(by)
+    out: Counter = Counter()
+    for labels, v in series_values(samples, name).items():
+        d = dict(labels)
+        out[tuple(d.get(b, "") for b in by)] += v
+    return out
+
+
+def histogram_counts(samples: dict, family: str, by: Iterable[str]) -> Counter:
+    """_count of histogram `family` grouped by the labels `by`."""
+    return labelled_sum(samples, family + "_count", by)
+
+
+# The daemon publishes its self-metrics (traffic_analyzer_*: detections, losses, parse errors)
+# from a housekeeping pass once a second (agent/daemon.cc), protocol metrics as they happen.
+SELF_METRICS_PERIOD_S = 1.0
+_scrapes = 0
+
+
+def settle(daemon: "Daemon", progress: Callable[[dict], float], expected: float,
+           timeout: float = 20, quiet_s: float = 3) -> dict:
+    """Scrapes until progress(samples) == expected, or it has not moved for `quiet_s`; then
+    until two scrapes more than one housekeeping period apart agree on every metric, so the
+    self-metrics have caught up and late extras would show. Returns the last scrape (also
+    saved next to the daemon's log for a post-mortem)."""
+    global _scrapes
+    last = {"value": None, "since": time.monotonic()}
+
+    def done() -> bool:
+        value = progress(daemon.samples())
+        if value == expected:
+            return True
+        now = time.monotonic()
+        if value != last["value"]:
+            last.update(value=value, since=now)
+        return now - last["since"] >= quiet_s
+    wait_until(done, timeout, interval=0.25)
+    deadline = time.monotonic() + timeout
+    text = daemon.scrape()
+    while True:
+        time.sleep(SELF_METRICS_PERIOD_S + 0.2)
+        previous, text = text, daemon.scrape()
+        if _comparable(previous) == _comparable(text) or time.monotonic() > deadline:
+            break
+    _scrapes += 1
+    with open(f"{daemon.log_path}.scrape-{_scrapes}.txt", "w") as f:
+        f.write(text)
+    return parse_exposition(text)
+
+
+def _comparable(text: str) -> dict:
+    # The exporter's own series (scrape counts, latencies) change with every scrape.
+    return {k: v for k, v in parse_exposition(text).items() if not k[0].startswith("exposer_")}
+
+
+def tshark_json(pcap: str, display_filter: str, decode_as: Iterable[str] = (),
+                layers: Iterable[str] = ()) -> list[dict]:
+    """tshark -T json of the packets matching `display_filter`, with decode-as rules such as
+    "tcp.port==8082,http2". Repeated fields (tshark writes them as duplicate JSON keys) become
+    lists, so every occurrence survives; each object's "__items__" keeps all its (key, value)
+    pairs in document order (e.g. which http2 frame a grpc layer follows)."""
+    argv = ["tshark", "-n", "-r", pcap, "-Y", display_filter, "-T", "json"]
+    for d in decode_as:
+        argv += ["-d", d]
+    layers = list(layers)
+    if layers:
+        argv += ["-J", " ".join(layers)]
+    return parse_tshark_json(run(argv, timeout=300).stdout)
+
+
+def parse_tshark_json(text: str) -> list:
+    """tshark's -T json text -> Python objects, keeping the occurrences of repeated keys (see
+    tshark_json)."""
+    def pairs(items):
+        obj: dict = {"__items__": items}  # every (key, value) in document order
+        for k, v in items:
+            if k in obj and k != "__items__":
+                if not obj.get(f"__multi__{k}"):
+                    obj[k] = [obj[k]]
+                    obj[f"__multi__{k}"] = True
+                obj[k].append(v)
+            else:
+                obj[k] = v
+        return obj
+    return json.loads(text or "[]", object_pairs_hook=pairs)
+
+
+def as_list(v) -> list:
+    """A tshark JSON value that may be one occurrence or a list of them."""
+    if v is None:
+        return []
+    return v if isinstance(v, list) else [v]
+
+
+def walk(node, key: str):
+    """Every value stored under `key` anywhere in a tshark JSON tree (each occurrence)."""
+    if isinstance(node, dict):
+        for k, v in node.items():
+            if k.startswith("__"):
+                continue
+            if k == key:
+                yield from as_list(v)
+            else:
+                yield from walk(v, key)
+    elif isinstance(node, list):
+        for item in node:
+            yield from walk(item, key)
+
+
+def nothing_lost_or_unparsed(samples: dict) -> dict[str, float]:
+    """Non-zero traffic_analyzer_events_lost_total and _parse_errors_total series."""
+    bad = {}
+    for name in ("traffic_analyzer_events_lost_total", "traffic_analyzer_parse_errors_total"):
+        for labels, v in series_values(samples, name).items():
+            if v:
+                bad[f"{name}{dict(labels)}"] = v
+    return bad
+
+
+class LabTestCase(unittest.TestCase):
+    """Base of the protocol end-to-end tests: one lab per class, set up in lab_setup() (which
+    subclasses write), the work dir kept when set-up or any test fails, the Reaper run as the
+    class cleanup."""
+
+    lab: VethLab
+    daemon: "Daemon"
+
+    @classmethod
+    def setUpClass(cls):
+        require_testbed(cls.required_tools(), cls.required_modules())
+        cls.binary = daemon_binary()
+        cls.addClassCleanup(REAPER.run)
+        cls.lab = VethLab("e2e").setup(os.environ.get("TA_E2E_ARTIFACTS"))
+        try:
+            cls.lab_setup()
+        except BaseException:
+            cls.lab.keep("set-up failed")
+            raise
+
+    @classmethod
+    def required_tools(cls) -> tuple[str, ...]:
+        return ()
+
+    @classmethod
+    def required_modules(cls) -> tuple[str, ...]:
+        return ()
+
+    @classmethod
+    def lab_setup(cls) -> None:
+        raise NotImplementedError
+
+    def setUp(self):
+        self.addCleanup(self._keep_on_failure)
+
+    def _keep_on_failure(self):
+        outcome = getattr(self, "_outcome", None)
+        result = getattr(outcome, "result", None)
+        if result is not None and any(t is self for t, _ in result.failures + result.errors):
+            self.lab.keep(f"{self.id()} failed")
+
+    def context(self) -> str:
+        daemon = getattr(self, "daemon", None)
+        log = f"\n--- daemon log ({daemon.log_path}) ---\n{daemon.log()}" if daemon else ""
+        return f"{log}\n--- work dir: {self.lab.workdir}"
+
+    def assertCountsEqual(self, got: Counter, want: Counter, what: str) -> None:
+        """Exact equality of two Counters (zero entries ignored), with a per-key diff."""
+        got = Counter({k: v for k, v in got.items() if v})
+        want = Counter({k: v for k, v in want.items() if v})
+        if got != want:
+            rows = [f"  {k}: expected {want.get(k, 0)}, got {got.get(k, 0)}"
+                    for k in sorted(set(got) | set(want), key=repr)
+                    if got.get(k, 0) != want.get(k, 0)]
+            self.fail(f"{what}:\n" + "\n".join(rows) + self.context())
+
+    def assertFamilyExported(self, samples: dict, *names: str) -> None:
+        """Fails (rather than comparing against nothing) while the daemon does not export a
+        family at all: an empty Counter would otherwise equal an empty expectation."""
+        present = {n for n, _ in samples}
+        missing = [n for n in names
+                   if not ({n, n + "_count", n + "_bucket"} & present)]
+        if missing:
+            self.fail("the daemon does not export " + ", ".join(missing) + self.context())

@@ -55,6 +55,20 @@ std::string Hex(std::initializer_list<int> bytes) {
   return s;
 }
 
+// A 9-byte HTTP/2 frame header (RFC 9113 §4.1) and its payload.
+std::string Frame(uint8_t type, uint8_t flags, uint32_t stream, std::string_view payload) {
+  std::string f;
+  const auto n = static_cast<uint32_t>(payload.size());
+  f.push_back(static_cast<char>(n >> 16));
+  f.push_back(static_cast<char>(n >> 8));
+  f.push_back(static_cast<char>(n));
+  f.push_back(static_cast<char>(type));
+  f.push_back(static_cast<char>(flags));
+  for (int shift : {24, 16, 8, 0}) f.push_back(static_cast<char>(stream >> shift));
+  f += payload;
+  return f;
+}
+
 Protocol Detect(std::string_view s) { return DetectClientStart(Bytes(s)); }
 
 TEST(DetectClientStart, RecognisesEachProtocolFromItsFirstBytes) {
@@ -121,6 +135,34 @@ TEST_F(SessionTest, ServerSpeakingFirstIsUnknownAndNotParsed) {
   EXPECT_EQ(analyzer_.stats().http1_parse_errors, 0u);
 }
 
+// RFC 9113 §3.4: the server's connection preface (a SETTINGS frame) may come first; grpc
+// servers send it as soon as they accept.
+TEST_F(SessionTest, Http2ServerSettingsBeforeTheClientPrefaceAreHeldAndReplayed) {
+  conn_.Open(1);
+  conn_.Send(kS2C, Frame(0x4, 0, 0, Hex({0x00, 0x03, 0x00, 0x00, 0x00, 0x64})), 5);
+  conn_.Send(kC2S,
+             "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n" + Frame(0x4, 0, 0, "") +
+                 Frame(0x1, 0x5, 1, Hex({0x82, 0x84, 0x86})),
+             10);
+  conn_.Send(kS2C, Frame(0x4, 0x1, 0, "") + Frame(0x1, 0x5, 1, Hex({0x88})), 20);
+  conn_.Close(30);
+  ASSERT_EQ(sink_.exchanges.size(), 1u);
+  EXPECT_EQ(sink_.exchanges[0].status, 200);
+  EXPECT_EQ(sink_.exchanges[0].protocol_version, "2");
+  EXPECT_EQ(analyzer_.stats().detected_http2, 1u);
+  EXPECT_EQ(analyzer_.stats().detected_unknown, 0u);
+  EXPECT_EQ(analyzer_.stats().http2.parse_errors, 0u);
+}
+
+TEST_F(SessionTest, ServerFirstBeyondTheHoldBoundIsUnknown) {
+  conn_.Open(1);
+  conn_.Send(kS2C, std::string(protocols::Session::kMaxHeldServerBytes + 1, 'x'), 5);
+  conn_.Send(kC2S, "GET / HTTP/1.1\r\n\r\n", 6);
+  conn_.Close(8);
+  EXPECT_EQ(analyzer_.stats().detected_unknown, 1u);
+  EXPECT_EQ(analyzer_.stats().detected_http1, 0u);
+}
+
 TEST_F(SessionTest, TlsIsCountedAndNeverParsedAsHttp) {
   conn_.Open(1);
   conn_.Send(kC2S, Hex({0x16, 0x03, 0x01, 0x00, 0x05, 0x01, 0x00, 0x00, 0x01, 0x00}), 2);
@@ -174,20 +216,6 @@ TEST_F(SessionTest, WebSocketUpgradeHandsTheRestOfTheSegmentToTheFrameParser) {
   EXPECT_EQ(s.detected_http1, 1u);
   EXPECT_EQ(s.detected_websocket, 1u);
   EXPECT_EQ(s.websocket.parse_errors + s.http1_parse_errors + s.parser_discarded_bytes, 0u);
-}
-
-// A 9-byte HTTP/2 frame header (RFC 9113 §4.1) and its payload.
-std::string Frame(uint8_t type, uint8_t flags, uint32_t stream, std::string_view payload) {
-  std::string f;
-  const auto n = static_cast<uint32_t>(payload.size());
-  f.push_back(static_cast<char>(n >> 16));
-  f.push_back(static_cast<char>(n >> 8));
-  f.push_back(static_cast<char>(n));
-  f.push_back(static_cast<char>(type));
-  f.push_back(static_cast<char>(flags));
-  for (int shift : {24, 16, 8, 0}) f.push_back(static_cast<char>(stream >> shift));
-  f += payload;
-  return f;
 }
 
 // RFC 7540 §3.2: the request that asked for h2c is stream 1; its answer comes as HTTP/2.

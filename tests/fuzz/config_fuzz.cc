@@ -19,9 +19,7 @@ class NullSink final : public ta::analyzer::ExchangeSink {
 
 }  // namespace
 
-#include <cstdio>
 TA_FUZZ_TARGET(config) {
-  if (FILE* f = std::fopen("/tmp/cfg_current", "wb")) { std::fwrite(data, 1, size, f); std::fclose(f); }
   const ta::fuzz::ExactBytes text(std::span<const uint8_t>(data, size));
   const ta::Result<ta::agent::Config> config = ta::agent::ParseConfig(text.view());
   if (config.ok()) {

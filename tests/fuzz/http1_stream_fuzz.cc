@@ -28,6 +28,7 @@
 #include <array>
 #include <cstdint>
 #include <map>
+#include <string>
 #include <string_view>
 
 #include "analyzer/analyzer.h"
@@ -70,8 +71,10 @@ class CheckingSink final : public ta::analyzer::ExchangeSink {
     TA_FUZZ_CHECK(e.flow == flows_[0] || e.flow == flows_[1]);
     TA_FUZZ_CHECK(ta::analyzer::NormalizeMethod(e.method) == e.method);
     TA_FUZZ_CHECK(!e.route.empty());
-    TA_FUZZ_CHECK(e.protocol_version == "1.0" || e.protocol_version == "1.1" ||
-                  e.protocol_version == "2");  // h2c upgrade or prior knowledge
+    // "1.<digit>" (the request's HTTP/1.x minor version, any digit) or "2" (h2c, prior knowledge).
+    const std::string& v = e.protocol_version;
+    TA_FUZZ_CHECK(v == "2" || (v.size() == 3 && v[0] == '1' && v[1] == '.' && v[2] >= '0' &&
+                               v[2] <= '9'));
     ++exchanges;
   }
   void OnTcpOpened(const FlowKey& flow, uint64_t /*ts_ns*/, bool /*mid_stream*/) override {

@@ -161,8 +161,10 @@ void Http1Connection::Report(const Response& response, std::optional<uint64_t> b
   exchange.method = request.method;
   exchange.route = request.route;
   exchange.status = response.status;
-  // The version the client spoke (OTel network.protocol.version of a server request).
-  exchange.protocol_version = {'1', '.', static_cast<char>('0' + request.version_minor)};
+  // The version the client spoke (OTel network.protocol.version of a server request). A minor
+  // version above 1 is processed as 1.1 (RFC 9112 §2.3), so "HTTP/1.9" is reported as "1.1".
+  const int minor = request.version_minor > 1 ? 1 : request.version_minor;
+  exchange.protocol_version = {'1', '.', static_cast<char>('0' + minor)};
   exchange.scheme = "http";
   exchange.request_start_ns = request.start_ns;
   exchange.response_end_ns = end_ns;

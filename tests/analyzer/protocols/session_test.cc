@@ -124,6 +124,17 @@ TEST_F(SessionTest, HttpRequestHeldWhileUndecidedIsReplayedToTheParser) {
   EXPECT_EQ(analyzer_.stats().detected_http1, 1u);
 }
 
+TEST_F(SessionTest, VersionIsTheRequestsAndHigherMinorsAreReportedAs11) {
+  conn_.Open(1);
+  conn_.Send(kC2S, "GET /a HTTP/1.0\r\n\r\n", 10);
+  conn_.Send(kS2C, "HTTP/1.1 204 No Content\r\n\r\n", 20);
+  conn_.Send(kC2S, "GET /b HTTP/1.9\r\n\r\n", 30);
+  conn_.Send(kS2C, "HTTP/1.1 204 No Content\r\n\r\n", 40);
+  ASSERT_EQ(sink_.exchanges.size(), 2u);
+  EXPECT_EQ(sink_.exchanges[0].protocol_version, "1.0");
+  EXPECT_EQ(sink_.exchanges[1].protocol_version, "1.1");
+}
+
 TEST_F(SessionTest, ServerSpeakingFirstIsUnknownAndNotParsed) {
   conn_.Open(1);
   conn_.Send(kS2C, "220 mail.example ESMTP\r\n", 5);

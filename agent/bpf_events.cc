@@ -65,8 +65,10 @@ bool DeliverRecord(std::span<const uint8_t> record, analyzer::EventConsumer& con
     }
     case TA_EV_PAYLOAD: {
       ta_payload_event ev;
-      if (!ReadFixed(record, ev) || record.size() < sizeof(ev) + ev.cap_len ||
-          ev.cap_len > ev.payload_len) {
+      // Head and tail must fit the record and, together, the wire length: anything else is
+      // an ABI mismatch, never bytes to deliver.
+      if (!ReadFixed(record, ev) || record.size() < sizeof(ev) + ev.cap_len + ev.tail_len ||
+          uint64_t{ev.cap_len} + ev.tail_len > ev.payload_len) {
         ++stats.truncated;
         return false;
       }
@@ -78,7 +80,8 @@ bool DeliverRecord(std::span<const uint8_t> record, analyzer::EventConsumer& con
                           .wire_len = ev.payload_len,
                           .ts_ns = hdr.ts_ns,
                           .tcp_flags = ev.tcp_flags,
-                          .captured = record.subspan(sizeof(ev), ev.cap_len)});
+                          .captured = record.subspan(sizeof(ev), ev.cap_len),
+                          .tail = record.subspan(sizeof(ev) + ev.cap_len, ev.tail_len)});
       return true;
     }
     default:

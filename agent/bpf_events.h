@@ -26,6 +26,9 @@ static_assert(sizeof(ta_seq_track) == 16);
 static_assert(sizeof(ta_conn_state) == 128);
 static_assert(offsetof(ta_conn_state, seq) == 96);
 static_assert(sizeof(ta_payload_event) == 72);
+static_assert(offsetof(ta_payload_event, cap_len) == 64);
+static_assert(offsetof(ta_payload_event, tail_len) == 66);
+static_assert(offsetof(ta_payload_event, tcp_flags) == 68);
 static_assert(offsetof(ta_payload_event, data) == 72);
 static_assert(sizeof(ta_port_set) == 8192);
 

@@ -53,7 +53,10 @@ struct LogConfig {
 struct Config {
   std::vector<std::string> interfaces;  // empty: the daemon uses the default route's interface
   std::vector<uint16_t> ports = {80, 443, 8080, 8443};
-  uint32_t snaplen = 1024;          // payload bytes captured per segment
+  uint32_t snaplen = 1024;  // payload bytes captured per segment
+  // Of a segment longer than snaplen, how many of the snaplen bytes are its last ones (the
+  // rest are its first); below snaplen, 0 captures the head only.
+  uint32_t snaplen_tail = 256;
   uint32_t ringbuf_size = 8388608;  // bytes; a power of two (a BPF ring buffer requirement)
   ConnectionsConfig connections;
   RoutesConfig routes;

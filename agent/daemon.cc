@@ -111,6 +111,7 @@ int RunDaemon(const Config& config) {
 
   auto capture = TcCapture::Load({.ports = config.ports,
                                   .snaplen = config.snaplen,
+                                  .snaplen_tail = config.snaplen_tail,
                                   .ringbuf_size = config.ringbuf_size,
                                   .max_connections = config.connections.max});
   if (!capture) {

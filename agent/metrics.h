@@ -106,7 +106,8 @@ namespace ta::agent {
   COUNTER(traffic_analyzer_records_invalid_total,                                                 \
           "Ring buffer records the daemon could not decode (a kernel/daemon ABI mismatch).")      \
   COUNTER(traffic_analyzer_uncaptured_bytes_total,                                                \
-          "Payload bytes beyond snaplen: seen on the wire, deliberately not captured.")            \
+          "Payload bytes in the middle of segments longer than snaplen (between the captured "    \
+          "head and tail): seen on the wire, deliberately not captured.")            \
   COUNTER(websocket_close_frames_total, "WebSocket close frames, by direction and close code.")  \
   COUNTER(websocket_messages_total,                                                               \
           "WebSocket messages (a fragmented data message counts once; control frames each), "     \

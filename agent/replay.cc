@@ -78,6 +78,7 @@ int RunReplay(const Config& config, const std::string& pcap_path, std::ostream& 
   analyzer::Analyzer analyzer(config.ToAnalyzerConfig(), metrics);
   analyzer::capture::PacketDecoder decoder({.ports = config.ports,
                                             .snaplen = config.snaplen,
+                                            .snaplen_tail = config.snaplen_tail,
                                             .max_connections = config.connections.max});
 
   uint64_t packets = 0;

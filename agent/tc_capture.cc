@@ -47,11 +47,16 @@ Result<std::unique_ptr<TcCapture>> TcCapture::Load(const CaptureOptions& options
     return Error{EINVAL, fmt::format("snaplen {} out of range 1..{}", options.snaplen,
                                      TA_MAX_SNAPLEN)};
   }
+  if (options.snaplen_tail >= options.snaplen) {
+    return Error{EINVAL, fmt::format("snaplen_tail {} must be below snaplen {} (0 disables it)",
+                                     options.snaplen_tail, options.snaplen)};
+  }
   tc_capture* skel = tc_capture__open();
   if (skel == nullptr) return ErrnoError("opening the tc_capture BPF object failed");
   std::unique_ptr<TcCapture> capture(new TcCapture(skel));
 
   skel->rodata->snaplen = options.snaplen;
+  skel->rodata->snaplen_tail = options.snaplen_tail;
   if (int err = bpf_map__set_max_entries(skel->maps.ta_events, options.ringbuf_size); err != 0) {
     return ErrnoError(fmt::format("ring buffer size {} rejected (must be a power of two and a "
                                   "multiple of the page size)",

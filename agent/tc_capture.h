@@ -19,6 +19,7 @@ namespace ta::agent {
 struct CaptureOptions {
   std::vector<uint16_t> ports;
   uint32_t snaplen = 1024;
+  uint32_t snaplen_tail = 256;  // < snaplen, 0 disables (Config::snaplen_tail)
   uint32_t ringbuf_size = 8u << 20;
   uint32_t max_connections = 65536;
 };

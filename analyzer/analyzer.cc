@@ -144,7 +144,7 @@ void Analyzer::OnSegment(const SegmentEvent& ev) {
   it->bytes[d] += ev.wire_len;
   ++it->segments[d];
   it->stream(ev.dir).AddSegment(ev.seq, ev.wire_len, ev.captured, ev.ts_ns,
-                                it->session.stream(ev.dir));
+                                it->session.stream(ev.dir), ev.tail);
 }
 
 void Analyzer::OnConnClose(const ConnCloseEvent& ev) {

@@ -64,9 +64,13 @@ struct ConnCloseEvent {
   std::array<uint64_t, 2> retransmits{};
 };
 
-// One TCP segment's payload (or a GSO super-segment). `captured` holds the first bytes of the
-// payload (min(wire_len, snaplen)); bytes [captured.size(), wire_len) exist on the wire but were
-// not captured, and the reassembler reports them as a gap of known length.
+// One TCP segment's payload (or a GSO super-segment, up to 64 KiB). A payload of at most
+// snaplen bytes is captured whole in `captured`. A longer one comes as `captured`, its first
+// snaplen - snaplen_tail bytes, and `tail`, its last snaplen_tail bytes: what ends a long write
+// (gRPC trailers after a large DATA frame, a chunked body's last-chunk) is kept, not only how
+// it starts. The bytes in between, [captured.size(), wire_len - tail.size()), exist on the wire
+// but were not captured; the reassembler reports them as a gap of known length, so a parser
+// that knows a body length skips them and lands on the next frame in the tail.
 struct SegmentEvent {
   FlowKey flow;
   Direction dir = Direction::kClientToServer;
@@ -74,7 +78,10 @@ struct SegmentEvent {
   uint32_t wire_len = 0;  // payload bytes on the wire
   uint64_t ts_ns = 0;
   uint8_t tcp_flags = 0;
-  std::span<const uint8_t> captured;
+  std::span<const uint8_t> captured;  // the head: payload bytes [0, captured.size())
+  // The last tail.size() bytes of the payload: [wire_len - tail.size(), wire_len). Empty when
+  // the payload was captured whole, the tail is disabled, or it could not be loaded.
+  std::span<const uint8_t> tail;
 };
 
 // Anything that takes the event stream: the Analyzer, and test recorders. Both capture paths

@@ -18,11 +18,13 @@
 #include <linux/types.h>
 #endif
 
-#define TA_ABI_VERSION 2
+#define TA_ABI_VERSION 3
 
 /* Largest snaplen the datapath supports; config.snaplen must be <= this. A payload event
- * carries min(payload length, snaplen) bytes; the remainder is still accounted for in
- * sequence space (payload_len), so parsers can skip it without losing framing. */
+ * carries at most snaplen bytes of the payload: all of it when it fits, otherwise the first
+ * snaplen - snaplen_tail bytes and the last snaplen_tail bytes (see struct ta_payload_event).
+ * The bytes in between are still accounted for in sequence space (payload_len), so parsers
+ * can skip them without losing framing. */
 #define TA_MAX_SNAPLEN 4096
 
 /* IPv6 extension headers the parsers walk before giving up (TA_STAT_IPV6_EXT_UNSUPPORTED).
@@ -103,17 +105,27 @@ struct ta_conn_event {
 	__u32 pad;
 };
 
-/* TA_EV_PAYLOAD: fixed part, followed by cap_len bytes of payload in data[]. The record is
- * reserved in a size class >= sizeof(struct ta_payload_event) + cap_len, so consumers must use
- * cap_len, never the record size, to find the end of the data. */
+/* TA_EV_PAYLOAD: fixed part, followed by cap_len bytes from the start of the payload (the
+ * head) and then tail_len bytes from its end (the tail) in data[]. A payload of at most
+ * snaplen bytes is captured whole (tail_len 0). A longer one (a GSO/TSO super-segment is up
+ * to 64 KiB) keeps its first snaplen - snaplen_tail and its last snaplen_tail bytes: what a
+ * message ends with (gRPC trailers, HTTP/2 frame headers after a long DATA frame, the
+ * chunked last-chunk) often lies at the end of a long write, and a parser that knows a body
+ * length skips the middle exactly and lands in the tail. The middle,
+ * payload_len - cap_len - tail_len bytes, is a gap of known length. The record is reserved in
+ * a size class >= sizeof(struct ta_payload_event) + cap_len + tail_len, so consumers must use
+ * the two lengths, never the record size, to find the end of the data. */
 struct ta_payload_event {
 	struct ta_event_header hdr;
 	struct ta_flow_key key;
 	__u32 seq;         /* TCP sequence number of the first payload byte */
 	__u32 payload_len; /* payload bytes in this skb (may exceed cap_len; GSO may exceed MSS) */
-	__u16 cap_len;     /* bytes captured into data[] = min(payload_len, snaplen) */
+	__u16 cap_len;     /* head bytes at data[0] */
+	__u16 tail_len;    /* tail bytes at data[cap_len]: the last tail_len bytes of the payload;
+			    * 0 when the payload was captured whole or the tail (or the head)
+			    * could not be loaded (TA_STAT_PAYLOAD_LOAD_FAILED) */
 	__u8 tcp_flags;    /* raw TCP flags byte (FIN=0x01 SYN=0x02 RST=0x04 PSH=0x08 ACK=0x10) */
-	__u8 pad[5];
+	__u8 pad[3];
 #if defined(__cplusplus)
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wpedantic" /* flexible array members are C99, not ISO C++ */
@@ -189,8 +201,75 @@ enum ta_stat {
 	TA_STAT_IPV6_EXT_UNSUPPORTED,    /* IPv6 extension chain we do not walk (ESP, too deep) */
 	TA_STAT_FRAGMENTS,               /* IPv4/IPv6 fragments of any protocol (not reassembled;
 					  * skipped); IPv6 atomic fragments are whole packets */
-	TA_STAT_PAYLOAD_LOAD_FAILED,     /* bpf_skb_load_bytes failed on payload (event sent, cap 0) */
+	TA_STAT_PAYLOAD_LOAD_FAILED,     /* bpf_skb_load_bytes failed on the payload head (event
+					  * sent with cap_len 0) or tail (tail_len 0) */
 	TA_STAT_MAX,
+};
+
+/*
+ * TLS plaintext (bpf/ssl_uprobes.bpf.c, agent/tls_probes.h, docs/tls.md). A separate BPF
+ * object with its own ring buffer, maps and counters; records start with struct
+ * ta_event_header (ifindex 0, dir and tc_point unused, 0) so one consumer can tell the kinds
+ * apart.
+ */
+#define TA_EV_TLS_DATA 5  /* struct ta_tls_event: one SSL_read/SSL_write call's plaintext */
+#define TA_EV_PROC_EXEC 6 /* struct ta_proc_exec_event: a process called execve() */
+
+#define TA_TLS_OP_READ 0  /* SSL_read / SSL_read_ex: bytes the peer sent */
+#define TA_TLS_OP_WRITE 1 /* SSL_write / SSL_write_ex: bytes this process sent */
+
+/* ta_tls_event.flags */
+#define TA_TLS_F_UNMAPPED (1u << 0) /* no socket was ever seen under this SSL object: the
+				     * address fields are zero (TA_TLS_STAT_UNMAPPED) */
+#define TA_TLS_F_EX (1u << 1)       /* SSL_read_ex / SSL_write_ex */
+
+/* TA_EV_TLS_DATA: fixed part, then cap_len plaintext bytes (the first min(len, snaplen) bytes
+ * the call returned) in data[]. Reserved in a size class like ta_payload_event: use cap_len,
+ * never the record size. Addresses as in ta_flow_key (IPv4 in the first 4 bytes, network
+ * order; an IPv4-mapped IPv6 socket is reported as TA_AF_INET); ports in host order. */
+struct ta_tls_event {
+	struct ta_event_header hdr;
+	__u32 pid;           /* thread id */
+	__u32 tgid;          /* process id */
+	__u64 ssl;           /* the SSL object's address in the process: the session's identity */
+	__u64 start_ns;      /* when the call was entered (hdr.ts_ns: when it returned) */
+	__u8 local_addr[16];
+	__u8 remote_addr[16];
+	__u16 local_port;
+	__u16 remote_port;
+	__u8 family;         /* TA_AF_INET, TA_AF_INET6, 0 when unmapped */
+	__u8 op;             /* TA_TLS_OP_* */
+	__u16 flags;         /* TA_TLS_F_* */
+	__u32 len;           /* plaintext bytes the call read or wrote */
+	__u32 cap_len;       /* bytes in data[] */
+#if defined(__cplusplus)
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wpedantic"
+#endif
+	__u8 data[];
+#if defined(__cplusplus)
+#pragma GCC diagnostic pop
+#endif
+};
+
+/* TA_EV_PROC_EXEC: sent on every exec so the loader can look for new TLS libraries. */
+struct ta_proc_exec_event {
+	struct ta_event_header hdr;
+	__u32 tgid;
+	__u32 pad;
+	char comm[16];
+};
+
+/* Per-CPU counters of ssl_uprobes.bpf.c in its array map `ta_tls_stats`. */
+enum ta_tls_stat {
+	TA_TLS_STAT_RECORDS = 0,     /* TA_EV_TLS_DATA records submitted */
+	TA_TLS_STAT_RINGBUF_DROP,    /* ring buffer reserve failed: a call's record lost */
+	TA_TLS_STAT_READ_FAILED,     /* bpf_probe_read_user of the plaintext (or of the _ex byte
+				      * count) failed: record sent with cap_len 0 (or lost) */
+	TA_TLS_STAT_UNMAPPED,        /* calls on an SSL object never seen in a socket syscall */
+	TA_TLS_STAT_CALLS_LOST,      /* entry state could not be stored (table full) */
+	TA_TLS_STAT_EXEC_DROP,       /* ring buffer reserve failed for an exec record */
+	TA_TLS_STAT_MAX,
 };
 
 #endif /* TA_ABI_H */

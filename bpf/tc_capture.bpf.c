@@ -9,9 +9,10 @@
  *
  * For every TCP packet to or from a watched port it keeps per-connection state in the LRU
  * hash ta_conns and emits ring buffer records: a connection open, one record per packet
- * carrying payload (with the first `snaplen` payload bytes), and a connection close. The event
- * format and every map's layout are in ta_abi.h. Anything else (ARP, UDP, other ports) leaves
- * after the cheapest test that can tell.
+ * carrying payload (up to `snaplen` payload bytes: the first ones, and of a longer payload also
+ * the last `snaplen_tail`), and a connection close. The event format and every map's layout
+ * are in ta_abi.h. Anything else (ARP, UDP, other ports) leaves after the cheapest test that
+ * can tell.
  */
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
@@ -42,9 +43,13 @@ char LICENSE[] SEC("license") = "Dual BSD/GPL";
  * Set by the loader before load (libbpf freezes .rodata, and the verifier then treats these as
  * constants, so size classes above snaplen are pruned as dead code).
  * snaplen: payload bytes copied per event, clamped to TA_MAX_SNAPLEN here as well.
+ * snaplen_tail: of a payload longer than snaplen, how many of the snaplen bytes come from its
+ *   end rather than its start (struct ta_payload_event); 0, or a value >= snaplen, copies
+ *   the head only.
  * abi_version: read back by the daemon to refuse an object built from another ta_abi.h.
  */
 const volatile __u32 snaplen = 1024;
+const volatile __u32 snaplen_tail = 256;
 const volatile __u32 abi_version = TA_ABI_VERSION;
 
 /* max_entries is set from config before load (bpf_map__set_max_entries); must be a power of
@@ -160,17 +165,36 @@ static __always_inline void ta_emit_conn(const struct ta_ctx *x, __u8 kind,
 	ta_stat_inc(TA_STAT_CONN_EVENTS);
 }
 
+/* The clamped .rodata settings. Both are constants to the verifier (frozen .rodata), so every
+ * bound derived from them below is exact and the size classes they rule out are dead code. */
+static __always_inline __u32 ta_snaplen(void)
+{
+	__u32 limit = snaplen;
+
+	return limit > TA_MAX_SNAPLEN ? TA_MAX_SNAPLEN : limit;
+}
+
+static __always_inline __u32 ta_snaplen_tail(void)
+{
+	__u32 tail = snaplen_tail;
+
+	return tail >= ta_snaplen() ? 0 : tail;
+}
+
 /*
  * One payload record in a fixed size class. bpf_ringbuf_reserve() needs a size the verifier
- * knows, so records come in classes and the caller picks the smallest that holds cap bytes;
- * consumers read cap_len, never the record size. bpf_skb_load_bytes() (not direct packet
- * access) copies the payload because it walks skb fragments: GSO packets on veth and TSO
- * egress carry most of their payload outside the linear area.
+ * knows, so records come in classes and the caller picks the smallest that holds head + tail
+ * bytes; consumers read cap_len and tail_len, never the record size. bpf_skb_load_bytes() (not
+ * direct packet access) copies the payload because it walks skb fragments: GSO packets on veth
+ * and TSO egress carry most of their payload outside the linear area, where the tail of a
+ * super-segment lies.
  */
 static __always_inline void ta_emit_payload_class(struct __sk_buff *skb, const struct ta_ctx *x,
-						  __u32 cap, const __u32 class_size)
+						  __u32 cap, bool with_tail,
+						  const __u32 class_size)
 {
 	struct ta_payload_event *e;
+	__u32 tail_len = 0;
 
 	e = bpf_ringbuf_reserve(&ta_events, sizeof(*e) + class_size, 0);
 	if (!e) {
@@ -201,41 +225,74 @@ static __always_inline void ta_emit_payload_class(struct __sk_buff *skb, const s
 			 * instead of losing the segment from sequence space. */
 			ta_stat_inc(TA_STAT_PAYLOAD_LOAD_FAILED);
 			cap = 0;
+			with_tail = false; /* all of it a gap: one failure, counted once */
 		}
 	} else {
 		cap = 0;
+		with_tail = false;
+	}
+	if (with_tail) {
+		/* The tail goes right after the head: data[cap, cap + t). t is a verifier
+		 * constant, so bounding the offset by class_size - t (a constant too) proves
+		 * the copy stays in the record, which two independently bounded registers
+		 * could not. The caller's head is snaplen - t <= class_size - t, so the
+		 * bound never bites; the asm keeps clang from dropping it, as above. */
+		const __u32 t = ta_snaplen_tail();
+		__u64 off = cap;
+
+		asm volatile("" : "+r"(off));
+		if (t && t < class_size) {
+			if (off > class_size - t)
+				off = class_size - t;
+			if (bpf_skb_load_bytes(skb, x->pkt.payload_off + x->pkt.payload_len - t,
+					       e->data + off, t) < 0) {
+				/* The tail joins the gap; the head is still good. */
+				ta_stat_inc(TA_STAT_PAYLOAD_LOAD_FAILED);
+			} else {
+				tail_len = t;
+			}
+		}
 	}
 	e->cap_len = cap;
+	e->tail_len = tail_len;
 	bpf_ringbuf_submit(e, 0);
 	ta_stat_inc(TA_STAT_PAYLOAD_EVENTS);
 }
 
 static __always_inline void ta_emit_payload(struct __sk_buff *skb, const struct ta_ctx *x)
 {
+	__u32 limit = ta_snaplen();
 	__u32 cap = x->pkt.payload_len;
-	__u32 limit = snaplen;
+	bool with_tail = false;
 
-	if (limit > TA_MAX_SNAPLEN)
-		limit = TA_MAX_SNAPLEN;
-	if (cap > limit)
-		cap = limit;
+	/* Longer than snaplen: the first snaplen - tail and the last tail bytes, snaplen in
+	 * all, so the size classes below hold head and tail together. */
+	if (cap > limit) {
+		cap = limit - ta_snaplen_tail();
+		with_tail = ta_snaplen_tail() != 0;
+	}
 
 	/* Size classes: small requests and ACK-sized data fit the first ones, a full
-	 * MSS with the default snaplen the 1024 class; the largest is TA_MAX_SNAPLEN. */
-	if (cap == 0)
-		ta_emit_payload_class(skb, x, cap, 0);
-	else if (cap <= 64)
-		ta_emit_payload_class(skb, x, cap, 64);
-	else if (cap <= 256)
-		ta_emit_payload_class(skb, x, cap, 256);
-	else if (cap <= 512)
-		ta_emit_payload_class(skb, x, cap, 512);
-	else if (cap <= 1024)
-		ta_emit_payload_class(skb, x, cap, 1024);
-	else if (cap <= 2048)
-		ta_emit_payload_class(skb, x, cap, 2048);
-	else
-		ta_emit_payload_class(skb, x, cap, TA_MAX_SNAPLEN);
+	 * MSS with the default snaplen the 1024 class; the largest is TA_MAX_SNAPLEN.
+	 * The class holds cap head bytes and, with a tail, snaplen in all. */
+	{
+		__u32 total = with_tail ? limit : cap;
+
+		if (total == 0)
+			ta_emit_payload_class(skb, x, cap, with_tail, 0);
+		else if (total <= 64)
+			ta_emit_payload_class(skb, x, cap, with_tail, 64);
+		else if (total <= 256)
+			ta_emit_payload_class(skb, x, cap, with_tail, 256);
+		else if (total <= 512)
+			ta_emit_payload_class(skb, x, cap, with_tail, 512);
+		else if (total <= 1024)
+			ta_emit_payload_class(skb, x, cap, with_tail, 1024);
+		else if (total <= 2048)
+			ta_emit_payload_class(skb, x, cap, with_tail, 2048);
+		else
+			ta_emit_payload_class(skb, x, cap, with_tail, TA_MAX_SNAPLEN);
+	}
 }
 
 /*

@@ -314,6 +314,7 @@ PacketDecoder::PacketDecoder(PacketDecoderConfig config)
   // The same clamps the datapath applies: the kernel caps snaplen at TA_MAX_SNAPLEN, and a
   // map cannot have zero entries.
   config_.snaplen = std::min<uint32_t>(config_.snaplen, TA_MAX_SNAPLEN);
+  if (config_.snaplen_tail >= config_.snaplen) config_.snaplen_tail = 0;
   config_.max_connections = std::max<uint32_t>(config_.max_connections, 1);
   for (uint16_t p : config_.ports) watched_[p] = true;
 }
@@ -445,10 +446,20 @@ void PacketDecoder::Track(const ParsedPacket& pkt, std::span<const uint8_t> capt
 void PacketDecoder::EmitSegment(const ParsedPacket& pkt, std::span<const uint8_t> captured,
                                 const FlowKey& key, Direction dir, uint64_t ts_ns,
                                 EventConsumer& consumer) {
-  // min(payload, snaplen), and of that only what the capture holds.
-  size_t cap = std::min(pkt.payload_len, config_.snaplen);
-  size_t have = captured.size() > pkt.payload_off ? captured.size() - pkt.payload_off : 0;
+  // The datapath's rule (struct ta_payload_event): a payload of at most snaplen bytes whole,
+  // a longer one as its first snaplen - snaplen_tail and its last snaplen_tail bytes. Of that,
+  // only what the capture holds: the head up to the capture's end, the tail only if the
+  // capture reaches the payload's end (a tail is the last bytes, or nothing; the kernel's
+  // failed tail load ends the same way).
+  const bool split = pkt.payload_len > config_.snaplen;
+  size_t cap = split ? config_.snaplen - config_.snaplen_tail : pkt.payload_len;
+  const size_t have = captured.size() > pkt.payload_off ? captured.size() - pkt.payload_off : 0;
   cap = std::min(cap, have);
+  std::span<const uint8_t> tail;
+  if (split && config_.snaplen_tail != 0 && have >= pkt.payload_len) {
+    tail = captured.subspan(pkt.payload_off + pkt.payload_len - config_.snaplen_tail,
+                            config_.snaplen_tail);
+  }
   ++stats_.payload_events;
   consumer.OnSegment(
       {.flow = key,
@@ -457,7 +468,8 @@ void PacketDecoder::EmitSegment(const ParsedPacket& pkt, std::span<const uint8_t
        .wire_len = pkt.payload_len,
        .ts_ns = ts_ns,
        .tcp_flags = pkt.tcp_flags,
-       .captured = cap != 0 ? captured.subspan(pkt.payload_off, cap) : std::span<const uint8_t>()});
+       .captured = cap != 0 ? captured.subspan(pkt.payload_off, cap) : std::span<const uint8_t>(),
+       .tail = tail});
 }
 
 PacketDecoder::ConnState* PacketDecoder::Find(const FlowKey& key) {

@@ -4,7 +4,8 @@
 // same parsing coverage (Ethernet, up to two VLAN tags, IPv4 with options, IPv6 with up to
 // TA_IPV6_MAX_EXT_HDRS extension headers, TCP), the same watched-port and direction rule, the
 // same canonical flow key, the same open/established/close logic, the same retransmission
-// counting (struct ta_seq_track in bpf/ta_abi.h) and the same snaplen truncation. The
+// counting (struct ta_seq_track in bpf/ta_abi.h) and the same head/tail capture rule (struct
+// ta_payload_event). The
 // fixtures in tests/common/capture_scenarios.h run through both and must give identical events.
 //
 // Pure: no I/O, no clock (timestamps come with the frames), bounded memory (a flow table of at
@@ -42,8 +43,11 @@ std::optional<LinkType> LinkTypeFromPcap(int linktype);
 struct ParsedPacket;
 
 struct PacketDecoderConfig {
-  std::vector<uint16_t> ports;       // watched ports (the server side of a flow)
-  uint32_t snaplen = 1024;           // payload bytes captured per segment; capped at 4096
+  std::vector<uint16_t> ports;  // watched ports (the server side of a flow)
+  uint32_t snaplen = 1024;      // payload bytes captured per segment; capped at 4096
+  // Of a payload longer than snaplen, how many of the snaplen bytes are its last ones
+  // (SegmentEvent::tail); 0, or a value >= snaplen, keeps the head only, as the datapath does.
+  uint32_t snaplen_tail = 256;
   uint32_t max_connections = 65536;  // flow table bound; at least 1
 };
 

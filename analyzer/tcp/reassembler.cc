@@ -5,9 +5,11 @@
 namespace ta::analyzer::tcp {
 
 void Reassembler::AddSegment(uint32_t seq, uint32_t wire_len, std::span<const uint8_t> captured,
-                             uint64_t ts_ns, StreamConsumer& out) {
+                             uint64_t ts_ns, StreamConsumer& out, std::span<const uint8_t> tail) {
   if (wire_len == 0) return;
   if (captured.size() > wire_len) captured = captured.first(wire_len);
+  // Head and tail never overlap: a tail longer than what the head leaves keeps its last bytes.
+  if (tail.size() > wire_len - captured.size()) tail = tail.last(wire_len - captured.size());
   if (!initialised_) {
     initialised_ = true;
     next_seq_ = seq;
@@ -19,15 +21,16 @@ void Reassembler::AddSegment(uint32_t seq, uint32_t wire_len, std::span<const ui
   if (ahead <= 0) {
     const uint64_t behind = static_cast<uint64_t>(-static_cast<int64_t>(ahead));
     if (behind >= wire_len) return;  // pure retransmission
-    Deliver(next_offset_ - behind, wire_len, captured, ts_ns, out);
+    Deliver(next_offset_ - behind, wire_len, captured, tail, ts_ns, out);
     DeliverContiguous(out);
   } else {
     const uint64_t offset = next_offset_ + static_cast<uint64_t>(ahead);
     auto [it, inserted] = out_of_order_.try_emplace(offset);
     if (!inserted && it->second.wire_len >= wire_len) return;  // same start, no longer: a copy
-    buffered_bytes_ -= it->second.captured.size();
-    it->second = Held{wire_len, ts_ns, {captured.begin(), captured.end()}};
-    buffered_bytes_ += captured.size();
+    buffered_bytes_ -= it->second.captured.size() + it->second.tail.size();
+    it->second =
+        Held{wire_len, ts_ns, {captured.begin(), captured.end()}, {tail.begin(), tail.end()}};
+    buffered_bytes_ += captured.size() + tail.size();
     if (out_of_order_.size() == 1) {
       oldest_held_ts_ = ts_ns;
     } else {
@@ -57,17 +60,30 @@ void Reassembler::Flush(StreamConsumer& out) {
 }
 
 void Reassembler::Deliver(uint64_t offset, uint32_t wire_len, std::span<const uint8_t> captured,
-                          uint64_t ts_ns, StreamConsumer& out) {
+                          std::span<const uint8_t> tail, uint64_t ts_ns, StreamConsumer& out) {
+  // In segment coordinates: head [0, head_end), uncaptured middle [head_end, tail_start), tail
+  // [tail_start, wire_len). Each part is delivered from `skip` on, the bytes before it having
+  // been delivered already (by an earlier copy, whose own head, gap and tail may have been cut
+  // elsewhere: what was a gap then stays a gap).
   const uint64_t skip = next_offset_ - offset;  // bytes already delivered; < wire_len
-  const size_t captured_skip = static_cast<size_t>(std::min<uint64_t>(skip, captured.size()));
-  const std::span<const uint8_t> fresh = captured.subspan(captured_skip);
-  const uint64_t fresh_len = wire_len - skip;
-  if (!fresh.empty()) out.OnChunk(StreamChunk::Data(fresh, ts_ns, skip == 0));
-  if (fresh_len > fresh.size()) {
-    const uint64_t uncaptured = fresh_len - fresh.size();
+  const uint64_t head_end = captured.size();
+  const uint64_t tail_start = wire_len - tail.size();  // >= head_end (AddSegment)
+  if (skip < head_end) {
+    out.OnChunk(StreamChunk::Data(captured.subspan(static_cast<size_t>(skip)), ts_ns, skip == 0));
+  }
+  const uint64_t gap_start = std::max(skip, head_end);
+  if (tail_start > gap_start) {
+    const uint64_t uncaptured = tail_start - gap_start;
     stats_->uncaptured_bytes += uncaptured;
     out.OnChunk(StreamChunk::Gap(uncaptured, ts_ns));
   }
+  const uint64_t tail_from = std::max(skip, tail_start);
+  if (wire_len > tail_from) {
+    // Never a segment start: the first byte of a tail is the middle of the segment.
+    out.OnChunk(
+        StreamChunk::Data(tail.subspan(static_cast<size_t>(tail_from - tail_start)), ts_ns, false));
+  }
+  const uint64_t fresh_len = wire_len - skip;
   next_offset_ += fresh_len;
   next_seq_ += static_cast<uint32_t>(fresh_len);
 }
@@ -78,10 +94,10 @@ void Reassembler::DeliverContiguous(StreamConsumer& out) {
     auto node = out_of_order_.extract(out_of_order_.begin());
     const uint64_t offset = node.key();
     const Held& held = node.mapped();
-    buffered_bytes_ -= held.captured.size();
+    buffered_bytes_ -= held.captured.size() + held.tail.size();
     removed = true;
     if (offset + held.wire_len > next_offset_) {
-      Deliver(offset, held.wire_len, held.captured, held.ts_ns, out);
+      Deliver(offset, held.wire_len, held.captured, held.tail, held.ts_ns, out);
     }
   }
   if (removed) RecomputeOldest();

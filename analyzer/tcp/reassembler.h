@@ -1,15 +1,17 @@
 // TCP stream reassembly for one direction of one connection.
 //
-// Segments go in as captured (any order, retransmitted, truncated at snaplen); an in-order
-// stream of chunks comes out:
+// Segments go in as captured (any order, retransmitted, cut to a head and a tail at snaplen);
+// an in-order stream of chunks comes out:
 //   Data(bytes, ts, starts_at_segment_start)  bytes we have, in sequence order;
 //   Gap(length, ts)                           bytes that exist on the wire but that we do not
 //                                             have, of known length.
-// A Gap comes from snaplen truncation (bytes [captured, wire_len) of a segment: expected, counted
-// as uncaptured_bytes) or from a hole in sequence space that was given up (a segment lost before
+// A Gap comes from snaplen truncation (the middle of a long segment, between its captured head
+// and tail, or everything after the head when it has no tail: expected, counted as
+// uncaptured_bytes) or from a hole in sequence space that was given up (a segment lost before
 // the capture point or in a full ring buffer: counted as reassembly_gap_bytes). Because the
 // length of every gap is known, a parser keeps its framing across a gap inside a body of known
-// length.
+// length, and with a tail it finds what follows the body (the next frame header, trailers) in
+// the same segment.
 //
 // Bounds (AnalyzerConfig): at most max_reorder_segments / max_reorder_bytes (captured bytes held)
 // out of order; a hole whose first out-of-order successor arrived reorder_timeout_ns ago (event
@@ -61,9 +63,11 @@ class Reassembler {
       : config_(&config), stats_(&stats) {}
 
   // Adds one segment and delivers whatever became contiguous. The first segment seen
-  // initialises the expected sequence number.
+  // initialises the expected sequence number. `captured` is the segment's first bytes (its
+  // head), `tail` its last tail.size() bytes (SegmentEvent::tail); what lies between is
+  // delivered as a Gap. Bytes beyond wire_len are ignored, the head's first.
   void AddSegment(uint32_t seq, uint32_t wire_len, std::span<const uint8_t> captured,
-                  uint64_t ts_ns, StreamConsumer& out);
+                  uint64_t ts_ns, StreamConsumer& out, std::span<const uint8_t> tail = {});
   // Gives up holes older than reorder_timeout_ns at event time `now_ns`.
   void AdvanceTime(uint64_t now_ns, StreamConsumer& out);
   // End of stream: gives up every hole and delivers everything buffered.
@@ -76,12 +80,13 @@ class Reassembler {
   struct Held {
     uint32_t wire_len = 0;
     uint64_t ts_ns = 0;
-    std::vector<uint8_t> captured;
+    std::vector<uint8_t> captured;  // head
+    std::vector<uint8_t> tail;      // the last tail.size() bytes of the segment
   };
 
   // Delivers a segment starting at or before next_offset_, trimming bytes already delivered.
   void Deliver(uint64_t offset, uint32_t wire_len, std::span<const uint8_t> captured,
-               uint64_t ts_ns, StreamConsumer& out);
+               std::span<const uint8_t> tail, uint64_t ts_ns, StreamConsumer& out);
   void DeliverContiguous(StreamConsumer& out);
   void GiveUpFirstHole(StreamConsumer& out);
   void RecomputeOldest();

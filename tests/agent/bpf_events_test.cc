@@ -14,6 +14,7 @@ struct Recorder : analyzer::EventConsumer {
   std::vector<analyzer::ConnCloseEvent> closes;
   std::vector<analyzer::SegmentEvent> segments;
   std::vector<std::string> payloads;
+  std::vector<std::string> tails;
   void OnConnOpen(const analyzer::ConnOpenEvent& ev) override { opens.push_back(ev); }
   void OnConnEstablished(const analyzer::ConnEstablishedEvent& ev) override {
     established.push_back(ev);
@@ -22,6 +23,7 @@ struct Recorder : analyzer::EventConsumer {
   void OnSegment(const analyzer::SegmentEvent& ev) override {
     segments.push_back(ev);
     payloads.emplace_back(ev.captured.begin(), ev.captured.end());
+    tails.emplace_back(ev.tail.begin(), ev.tail.end());
   }
 };
 
@@ -136,6 +138,72 @@ TEST(DeliverRecord, CloseCarriesRetransmitsPerDirection) {
   ASSERT_EQ(r.closes.size(), 1u);
   EXPECT_EQ(r.closes[0].retransmits[static_cast<size_t>(analyzer::Direction::kClientToServer)], 2u);
   EXPECT_EQ(r.closes[0].retransmits[static_cast<size_t>(analyzer::Direction::kServerToClient)], 7u);
+}
+
+// A GSO super-segment: the head at data[0], the tail right after it.
+TEST(DeliverRecord, PayloadCarriesHeadAndTail) {
+  ta_payload_event ev{};
+  ev.hdr = {.ts_ns = 5, .ifindex = 7, .kind = TA_EV_PAYLOAD, .dir = TA_DIR_SERVER_TO_CLIENT,
+            .tc_point = TA_TC_EGRESS, .pad = 0};
+  ev.key = Key();
+  ev.seq = 77;
+  ev.payload_len = 3000;
+  ev.cap_len = 6;
+  ev.tail_len = 5;
+  ev.tcp_flags = 0x10;
+  auto rec = Bytes(ev, 64);  // the 64 size class: the bytes after the tail are not data
+  std::memcpy(rec.data() + sizeof(ev), "\x00\x00\x0b\x00\x00\x00hd-end", 12);
+  Recorder r;
+  RecordDecodeStats stats;
+  ASSERT_TRUE(DeliverRecord(rec, r, stats));
+  ASSERT_EQ(r.segments.size(), 1u);
+  EXPECT_EQ(r.segments[0].wire_len, 3000u);
+  EXPECT_EQ(r.segments[0].seq, 77u);
+  EXPECT_EQ(r.segments[0].tcp_flags, 0x10);
+  EXPECT_EQ(r.payloads[0], std::string("\x00\x00\x0b\x00\x00\x00", 6));
+  EXPECT_EQ(r.tails[0], "hd-en");
+  EXPECT_EQ(stats.truncated, 0u);
+
+  // Head and tail filling the record exactly, and a head-only record: no tail.
+  ev.cap_len = 0;
+  ev.tail_len = 64;
+  auto full = Bytes(ev, 64);
+  full.back() = 'z';
+  ASSERT_TRUE(DeliverRecord(full, r, stats));
+  EXPECT_EQ(r.payloads[1], "");
+  ASSERT_EQ(r.tails[1].size(), 64u);
+  EXPECT_EQ(r.tails[1].back(), 'z');
+  ev.cap_len = 3;
+  ev.tail_len = 0;
+  ASSERT_TRUE(DeliverRecord(Bytes(ev, 64), r, stats));
+  EXPECT_EQ(r.payloads[2].size(), 3u);
+  EXPECT_EQ(r.tails[2], "");
+}
+
+// A tail_len that runs past the record, or head + tail beyond the wire length, is an ABI
+// mismatch: counted, nothing delivered, nothing read out of bounds.
+TEST(DeliverRecord, TailOverrunningTheRecordIsCounted) {
+  Recorder r;
+  RecordDecodeStats stats;
+  ta_payload_event ev{};
+  ev.hdr.kind = TA_EV_PAYLOAD;
+  ev.payload_len = 5000;
+  ev.cap_len = 40;
+  ev.tail_len = 25;  // 65 > 64
+  EXPECT_FALSE(DeliverRecord(Bytes(ev, 64), r, stats));
+  ev.cap_len = 0;
+  ev.tail_len = 0xffff;
+  EXPECT_FALSE(DeliverRecord(Bytes(ev, 4096), r, stats));
+  ev.payload_len = 60;  // head + tail (40 + 30) more than the wire carried
+  ev.cap_len = 40;
+  ev.tail_len = 30;
+  EXPECT_FALSE(DeliverRecord(Bytes(ev, 256), r, stats));
+  ev.cap_len = 0xffff;  // the sum must not wrap in 16 bits
+  ev.tail_len = 1;
+  ev.payload_len = 0xffffffffu;
+  EXPECT_FALSE(DeliverRecord(Bytes(ev, 4096), r, stats));
+  EXPECT_EQ(stats.truncated, 4u);
+  EXPECT_TRUE(r.segments.empty());
 }
 
 TEST(DeliverRecord, ShortOrUnknownRecordsAreCountedNotRead) {

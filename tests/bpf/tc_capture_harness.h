@@ -28,7 +28,8 @@ static_assert(sizeof(ta_payload_event) == 72);
 static_assert(sizeof(ta_conn_event) == 144);
 static_assert(sizeof(ta_conn_state) == 128);
 
-// The size class the program reserves for a payload of cap bytes (bpf/tc_capture.bpf.c).
+// The size class the program reserves for a payload of cap bytes, head and tail together
+// (bpf/tc_capture.bpf.c).
 inline size_t PayloadClass(size_t cap) {
   for (size_t c : {size_t{0}, size_t{64}, size_t{256}, size_t{512}, size_t{1024}, size_t{2048}}) {
     if (cap <= c) return c;
@@ -78,6 +79,7 @@ struct RingRecord {
   std::array<uint64_t, 2> conn_packets{};
   std::array<uint64_t, 3> handshake_ns{};  // open/established/close: syn, synack, ack
   uint16_t cap_len = 0;
+  uint16_t tail_len = 0;
 };
 
 class TcHarness {
@@ -88,6 +90,7 @@ class TcHarness {
 
   struct Options {
     uint32_t snaplen = 1024;
+    uint32_t snaplen_tail = 256;
     std::vector<uint16_t> ports = {80, 443, 8080, 8443};
     uint32_t ringbuf_size = 4u << 20;
     uint32_t max_connections = 65536;
@@ -99,6 +102,7 @@ class TcHarness {
     h->skel_ = tc_capture__open();
     if (h->skel_ == nullptr) return Fail(err, "tc_capture__open", errno);
     h->skel_->rodata->snaplen = opts.snaplen;
+    h->skel_->rodata->snaplen_tail = opts.snaplen_tail;
     if (int e = bpf_map__set_max_entries(h->skel_->maps.ta_events, opts.ringbuf_size); e != 0) {
       return Fail(err, "set ringbuf size", e);
     }
@@ -231,8 +235,11 @@ class TcHarness {
       r.view.payload_len = ev.payload_len;
       r.view.tcp_flags = ev.tcp_flags;
       r.cap_len = ev.cap_len;
+      r.tail_len = ev.tail_len;
       size_t cap = std::min<size_t>(ev.cap_len, size - sizeof(ev));
       r.view.captured.assign(bytes, bytes + cap);
+      size_t tail = std::min<size_t>(ev.tail_len, size - sizeof(ev) - cap);
+      r.view.tail.assign(bytes + cap, bytes + cap + tail);
     } else if (size >= sizeof(ta_conn_event)) {
       ta_conn_event ev;
       std::memcpy(&ev, data, sizeof(ev));

@@ -55,6 +55,7 @@ TEST_P(TcScenarioTest, EventsAndCountersMatch) {
   std::string err;
   TcHarness::Options opts;
   opts.snaplen = sc.snaplen;
+  opts.snaplen_tail = sc.snaplen_tail;
   opts.ports = sc.ports;
   auto h = TcHarness::Load(opts, &err);
   ASSERT_NE(h, nullptr) << err;
@@ -75,8 +76,9 @@ TEST_P(TcScenarioTest, EventsAndCountersMatch) {
       EXPECT_EQ(r.hdr.ifindex, TcHarness::kTestRunIfindex) << "packet " << i;
       EXPECT_NE(r.hdr.ts_ns, 0u);
       if (r.view.kind == EventKind::kPayload) {
-        // The record is the smallest size class that holds cap_len.
-        EXPECT_EQ(r.size, sizeof(ta_payload_event) + PayloadClass(r.cap_len)) << "packet " << i;
+        // The record is the smallest size class that holds head and tail.
+        EXPECT_EQ(r.size, sizeof(ta_payload_event) + PayloadClass(r.cap_len + r.tail_len))
+            << "packet " << i;
         EXPECT_EQ(r.hdr.dir, r.view.dir);
       } else {
         EXPECT_EQ(r.size, sizeof(ta_conn_event));
@@ -132,10 +134,12 @@ class TcCaptureTest : public ::testing::Test {
 TEST_F(TcCaptureTest, RodataCarriesAbiVersionAndSnaplen) {
   TcHarness::Options opts;
   opts.snaplen = 300;
+  opts.snaplen_tail = 100;
   auto h = Load(opts);
   ASSERT_NE(h, nullptr);
   EXPECT_EQ(h->skel()->rodata->abi_version, static_cast<uint32_t>(TA_ABI_VERSION));
   EXPECT_EQ(h->skel()->rodata->snaplen, 300u);
+  EXPECT_EQ(h->skel()->rodata->snaplen_tail, 100u);
   // The loader (agent/tc_capture.cc) relies on these names.
   EXPECT_STREQ(bpf_program__name(h->skel()->progs.ta_tc_ingress), "ta_tc_ingress");
   EXPECT_STREQ(bpf_program__name(h->skel()->progs.ta_tc_egress), "ta_tc_egress");
@@ -628,7 +632,7 @@ TEST_F(TcCaptureTest, RealHandshakesAreEstablishedExactlyOnce) {
   EXPECT_EQ(stats[TA_STAT_CONN_UPDATE_FAILED], 0u);
 }
 
-TEST_F(TcCaptureTest, GsoSegmentsOnVethAreCapturedWhole) {
+TEST_F(TcCaptureTest, GsoSegmentsOnVethAreCapturedHeadAndTail) {
   VethPair veth;
   ASSERT_TRUE(veth.ok()) << "could not create the veth pair / network namespace (ip, netns)";
   auto h = Load();  // snaplen 1024, port 8080 watched
@@ -712,6 +716,7 @@ TEST_F(TcCaptureTest, GsoSegmentsOnVethAreCapturedWhole) {
   std::array<uint64_t, 2> total{};
   std::array<std::optional<uint32_t>, 2> first_seq;
   uint32_t largest = 0;
+  size_t tails = 0;
   for (const RingRecord& r : recs) {
     EXPECT_EQ(r.hdr.ifindex, static_cast<uint32_t>(ifindex));
     if (r.view.kind != EventKind::kPayload) continue;
@@ -720,10 +725,19 @@ TEST_F(TcCaptureTest, GsoSegmentsOnVethAreCapturedWhole) {
     const Bytes& stream = d == TA_DIR_CLIENT_TO_SERVER ? request : response;
     if (!first_seq[d]) first_seq[d] = r.view.seq;
     const uint32_t at = r.view.seq - *first_seq[d];
-    EXPECT_EQ(r.cap_len, std::min<uint32_t>(r.view.payload_len, 1024));
-    ASSERT_LE(at + r.view.captured.size(), stream.size());
+    // Up to 1024 bytes whole; a longer (GSO) segment as its first 768 and last 256 bytes,
+    // the tail loaded from the skb's fragments.
+    const bool split = r.view.payload_len > 1024;
+    EXPECT_EQ(r.cap_len, split ? 768u : r.view.payload_len);
+    EXPECT_EQ(r.tail_len, split ? 256u : 0u);
+    ASSERT_LE(at + r.view.payload_len, stream.size());
     EXPECT_TRUE(std::equal(r.view.captured.begin(), r.view.captured.end(), stream.begin() + at))
         << "captured bytes differ from the stream at offset " << at;
+    const size_t tail_at = at + r.view.payload_len - r.view.tail.size();
+    EXPECT_TRUE(std::equal(r.view.tail.begin(), r.view.tail.end(),
+                           stream.begin() + static_cast<std::ptrdiff_t>(tail_at)))
+        << "tail bytes differ from the stream at offset " << tail_at;
+    if (split) ++tails;
     total[d] += r.view.payload_len;
     largest = std::max(largest, r.view.payload_len);
   }
@@ -731,6 +745,7 @@ TEST_F(TcCaptureTest, GsoSegmentsOnVethAreCapturedWhole) {
   EXPECT_EQ(total[1], response.size());
   // veth does TSO/GRO: segments well above one MSS reached tc in one skb.
   EXPECT_GT(largest, 1500u * 2);
+  EXPECT_GT(tails, 0u);
   RecordProperty("largest_segment", static_cast<int>(largest));
   RecordProperty("records", static_cast<int>(recs.size()));
   auto stats = h->Stats();

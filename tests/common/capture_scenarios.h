@@ -58,7 +58,8 @@ struct EventView {
   uint32_t seq = 0;
   uint32_t payload_len = 0;
   uint8_t tcp_flags = 0;
-  Bytes captured;
+  Bytes captured;  // the head
+  Bytes tail;      // the last tail.size() bytes of a payload longer than snaplen
   // open
   bool mid_stream = false;
   // established: indices into Scenario::packets of the SYN, SYN-ACK and ACK (-1: no packet's
@@ -81,8 +82,10 @@ inline EventView Open(const KeyView& key, bool mid_stream) {
   return e;
 }
 
+// A payload event as the capture rule makes it: a payload of at most snaplen bytes whole,
+// a longer one as its first snaplen - tail and its last tail bytes.
 inline EventView Payload(const KeyView& key, uint8_t dir, uint32_t seq, uint8_t flags,
-                         const Bytes& wire, size_t snaplen) {
+                         const Bytes& wire, size_t snaplen, size_t tail = 0) {
   EventView e;
   e.kind = EventKind::kPayload;
   e.key = key;
@@ -90,8 +93,12 @@ inline EventView Payload(const KeyView& key, uint8_t dir, uint32_t seq, uint8_t 
   e.seq = seq;
   e.payload_len = static_cast<uint32_t>(wire.size());
   e.tcp_flags = flags;
-  e.captured.assign(wire.begin(),
-                    wire.begin() + static_cast<std::ptrdiff_t>(std::min(wire.size(), snaplen)));
+  if (wire.size() <= snaplen) {
+    e.captured = wire;
+  } else {
+    e.captured.assign(wire.begin(), wire.begin() + static_cast<std::ptrdiff_t>(snaplen - tail));
+    e.tail.assign(wire.end() - static_cast<std::ptrdiff_t>(tail), wire.end());
+  }
   return e;
 }
 
@@ -151,7 +158,8 @@ inline void PrintTo(const EventView& e, std::ostream* os) {
       break;
     case EventKind::kPayload:
       *os << " dir=" << int(e.dir) << " seq=" << e.seq << " len=" << e.payload_len << " flags=0x"
-          << std::hex << int(e.tcp_flags) << std::dec << " cap=" << e.captured.size();
+          << std::hex << int(e.tcp_flags) << std::dec << " cap=" << e.captured.size()
+          << " tail=" << e.tail.size();
       break;
   }
 }
@@ -185,6 +193,7 @@ struct Scenario {
   std::string name;
   std::vector<uint16_t> ports = {80, 443, 8080, 8443};
   uint32_t snaplen = 1024;
+  uint32_t snaplen_tail = 256;  // the product's defaults (agent/config.h)
   std::vector<ScenarioPacket> packets;
   std::vector<EventView> expected;
   StatView stats;
@@ -678,13 +687,64 @@ inline std::vector<Scenario> CaptureScenarios() {
     all.push_back(s);
   }
   {  // payload_len is the wire length; only snaplen bytes are captured.
-    Scenario s{.name = "snaplen_truncates_capture", .snaplen = 100};
+    Scenario s{.name = "snaplen_truncates_capture", .snaplen = 100, .snaplen_tail = 0};
     Conversation c(L3::kIpv4, "198.18.0.1", 40000, "198.18.0.2", 80);
     auto k = c.key();
     Bytes big = PatternPayload(1400, 3);
     uint32_t seq = c.client_seq();
     s.packets = {c.FromClient(kAck, big)};
     s.expected = {Open(k, true), Payload(k, kC2S, seq, kAck, big, 100)};
+    s.stats = {.packets = 1, .payload_events = 1, .conn_events = 1};
+    all.push_back(s);
+  }
+  {  // A payload longer than snaplen: its first snaplen - snaplen_tail bytes and its last
+     // snaplen_tail bytes (a GSO super-segment whose trailers lie at the end). One exactly
+     // snaplen long is captured whole; one byte longer already splits.
+    Scenario s{.name = "long_payload_head_and_tail"};
+    Conversation c(L3::kIpv4, "198.18.0.1", 40000, "198.18.0.2", 80);
+    auto k = c.key();
+    s.expected.push_back(Open(k, true));
+    const size_t sizes[] = {3000, 1024, 1025, 1281};
+    for (size_t i = 0; i < std::size(sizes); ++i) {
+      Bytes p = PatternPayload(sizes[i], static_cast<uint8_t>(i + 7));
+      uint32_t seq = c.server_seq();
+      s.packets.push_back(c.FromServer(kAck, p));
+      s.expected.push_back(Payload(k, kS2C, seq, kAck, p, 1024, 256));
+    }
+    s.stats = {.packets = std::size(sizes), .payload_events = std::size(sizes), .conn_events = 1};
+    all.push_back(s);
+  }
+  {  // The largest tail snaplen allows: one head byte. (bpf_prog_test_run takes frames of
+     // less than a page, so a tail in the 4096 class cannot be run here.)
+    Scenario s{.name = "tail_extremes", .snaplen = 2048, .snaplen_tail = 2047};
+    Conversation c(L3::kIpv6, "2001:db8::1", 40000, "2001:db8::2", 8080);
+    auto k = c.key();
+    Bytes p = PatternPayload(3200, 5);
+    uint32_t seq = c.client_seq();
+    s.packets = {c.FromClient(kAck | kPsh, p)};
+    s.expected = {Open(k, true), Payload(k, kC2S, seq, kAck | kPsh, p, 2048, 2047)};
+    s.stats = {.packets = 1, .payload_events = 1, .conn_events = 1};
+    all.push_back(s);
+  }
+  {  // snaplen_tail 1 on a 64-byte snaplen: the smallest size class holds both parts.
+    Scenario s{.name = "tail_one_byte", .snaplen = 64, .snaplen_tail = 1};
+    Conversation c(L3::kIpv4, "198.18.0.1", 40000, "198.18.0.2", 80);
+    auto k = c.key();
+    Bytes p = PatternPayload(65, 9);
+    uint32_t seq = c.client_seq();
+    s.packets = {c.FromClient(kAck, p)};
+    s.expected = {Open(k, true), Payload(k, kC2S, seq, kAck, p, 64, 1)};
+    s.stats = {.packets = 1, .payload_events = 1, .conn_events = 1};
+    all.push_back(s);
+  }
+  {  // snaplen_tail 0: the head only, as before tails existed.
+    Scenario s{.name = "tail_disabled", .snaplen_tail = 0};
+    Conversation c(L3::kIpv4, "198.18.0.1", 40000, "198.18.0.2", 80);
+    auto k = c.key();
+    Bytes p = PatternPayload(3000, 11);
+    uint32_t seq = c.server_seq();
+    s.packets = {c.FromServer(kAck, p)};
+    s.expected = {Open(k, true), Payload(k, kS2C, seq, kAck, p, 1024, 0)};
     s.stats = {.packets = 1, .payload_events = 1, .conn_events = 1};
     all.push_back(s);
   }

@@ -6,6 +6,9 @@
 
 #include <gtest/gtest.h>
 
+#include "analyzer/analyzer.h"
+#include "analyzer/http_exchange.h"
+
 #include <string>
 #include <vector>
 
@@ -83,6 +86,7 @@ class Recorder : public EventConsumer {
     v.payload_len = ev.wire_len;
     v.tcp_flags = ev.tcp_flags;
     v.captured.assign(ev.captured.begin(), ev.captured.end());
+    v.tail.assign(ev.tail.begin(), ev.tail.end());
     events.push_back(v);
     ts.push_back(ev.ts_ns);
   }
@@ -119,6 +123,7 @@ PacketDecoderConfig ConfigFor(const Scenario& sc) {
   PacketDecoderConfig cfg;
   cfg.ports = sc.ports;
   cfg.snaplen = sc.snaplen;
+  cfg.snaplen_tail = sc.snaplen_tail;
   return cfg;
 }
 
@@ -238,6 +243,7 @@ TEST(PacketDecoderTest, CaptureCutShortKeepsWireLengths) {
   ASSERT_EQ(rec.events.size(), 2u);
   EXPECT_EQ(rec.events[1].payload_len, 1400u);
   EXPECT_EQ(rec.events[1].captured, Bytes(payload.begin(), payload.begin() + 100));
+  EXPECT_TRUE(rec.events[1].tail.empty());  // the capture does not reach the payload's end
 
   dec.Decode(LinkType::kEthernet, std::span(frame).first(40), wire, 8, rec);  // inside TCP
   EXPECT_EQ(dec.stats().capture_truncated, 1u);
@@ -256,7 +262,108 @@ TEST(PacketDecoderTest, LargeSegmentCapturesSnaplenAndCountsAll) {
   dec.Decode(LinkType::kEthernet, c.FromClient(kAck, payload).frame, 1, rec);
   ASSERT_EQ(rec.events.size(), 2u);
   EXPECT_EQ(rec.events[1].payload_len, 60000u);
-  EXPECT_EQ(rec.events[1].captured, Bytes(payload.begin(), payload.begin() + 4096));
+  // 4096 in all: the first 4096 - 256 bytes and the last 256 (the default snaplen_tail).
+  EXPECT_EQ(rec.events[1].captured, Bytes(payload.begin(), payload.begin() + 3840));
+  EXPECT_EQ(rec.events[1].tail, Bytes(payload.end() - 256, payload.end()));
+}
+
+// The head/tail rule against the capture's own cut: the tail is the payload's last bytes or
+// nothing, the head whatever of its share the capture holds. A tail in the 4096 class, which
+// bpf_prog_test_run cannot run (frames are limited to a page), is checked here.
+TEST(PacketDecoderTest, TailOnlyWhenTheCaptureReachesThePayloadEnd) {
+  PacketDecoderConfig cfg = WebPorts();
+  cfg.snaplen = 4096;
+  cfg.snaplen_tail = 1000;
+  PacketDecoder dec(cfg);
+  Recorder rec;
+  Conversation c(L3::kIpv4, "198.18.0.1", 40000, "198.18.0.2", 80);
+  const Bytes payload = ta::testing::PatternPayload(30000, 4);
+  const Bytes frame = c.FromServer(kAck, payload).frame;
+  const auto wire = static_cast<uint32_t>(frame.size());
+  const size_t hdrs = frame.size() - payload.size();
+
+  dec.Decode(LinkType::kEthernet, frame, 1, rec);  // whole
+  dec.Decode(LinkType::kEthernet, std::span(frame).first(frame.size() - 1), wire, 2, rec);
+  dec.Decode(LinkType::kEthernet, std::span(frame).first(hdrs + 50), wire, 3, rec);
+  ASSERT_EQ(rec.events.size(), 4u);
+  EXPECT_EQ(rec.events[1].captured, Bytes(payload.begin(), payload.begin() + 3096));
+  EXPECT_EQ(rec.events[1].tail, Bytes(payload.end() - 1000, payload.end()));
+  EXPECT_EQ(rec.events[2].captured, Bytes(payload.begin(), payload.begin() + 3096));
+  EXPECT_TRUE(rec.events[2].tail.empty());  // one byte short of the end
+  EXPECT_EQ(rec.events[3].captured, Bytes(payload.begin(), payload.begin() + 50));
+  EXPECT_TRUE(rec.events[3].tail.empty());
+  for (size_t i = 1; i < 4; ++i) EXPECT_EQ(rec.events[i].payload_len, 30000u);
+}
+
+// Why tails exist, end to end through the analyzer: a chunked response written at once leaves as
+// one super-segment whose last-chunk lies past the head. With the tail, the HTTP/1 parser skips
+// the chunk's uncaptured middle by its size and finds the last-chunk in the tail: the exchange
+// completes at that segment. Head only, the end of the body is in the gap and the response stays
+// open.
+class ExchangeRecorder final : public ExchangeSink {
+ public:
+  void OnHttpExchange(const HttpExchange& e) override { exchanges.push_back(e); }
+  std::vector<HttpExchange> exchanges;
+};
+
+struct ChunkedRun {
+  std::vector<HttpExchange> exchanges;
+  AnalyzerStats stats;
+};
+
+ChunkedRun RunChunkedResponse(uint32_t snaplen_tail) {
+  PacketDecoderConfig cfg = WebPorts();
+  cfg.snaplen = 1024;
+  cfg.snaplen_tail = snaplen_tail;
+  PacketDecoder dec(cfg);
+  ExchangeRecorder sink;
+  Analyzer analyzer(AnalyzerConfig{}, sink);
+  Conversation c(L3::kIpv4, "198.18.0.1", 40000, "198.18.0.2", 80);
+  const std::string head = "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nbb8\r\n";
+  const Bytes body = ta::testing::PatternPayload(3000, 8);  // 0xbb8 bytes
+  Bytes response(head.begin(), head.end());
+  response.insert(response.end(), body.begin(), body.end());
+  for (char ch : std::string_view("\r\n0\r\n\r\n")) response.push_back(static_cast<uint8_t>(ch));
+  const std::vector<Bytes> frames = {
+      c.FromClient(kSyn).frame, c.FromServer(kSyn | kAck).frame, c.FromClient(kAck).frame,
+      c.FromClient(kAck | kPsh, ta::testing::PayloadOf("GET /big HTTP/1.1\r\nHost: a\r\n\r\n"))
+          .frame,
+      c.FromServer(kAck | kPsh, response).frame};
+  for (size_t i = 0; i < frames.size(); ++i) {
+    dec.Decode(LinkType::kEthernet, frames[i], 1000 * (i + 1), analyzer);
+  }
+  return {sink.exchanges, analyzer.stats()};
+}
+
+TEST(PacketDecoderTest, ChunkedLastChunkInTheTailCompletesTheExchange) {
+  const ChunkedRun with_tail = RunChunkedResponse(256);
+  ASSERT_EQ(with_tail.exchanges.size(), 1u);
+  EXPECT_EQ(with_tail.exchanges[0].status, 200);
+  EXPECT_EQ(with_tail.exchanges[0].route, "/big");
+  EXPECT_EQ(with_tail.exchanges[0].request_start_ns, 4000u);
+  EXPECT_EQ(with_tail.exchanges[0].response_end_ns, 5000u);
+  EXPECT_EQ(with_tail.exchanges[0].response_body_bytes, std::optional<uint64_t>(3000));
+  // 3059 bytes on the wire, 768 + 256 captured.
+  EXPECT_EQ(with_tail.stats.uncaptured_bytes, 3059u - 1024u);
+
+  const ChunkedRun head_only = RunChunkedResponse(0);
+  EXPECT_TRUE(head_only.exchanges.empty());
+  EXPECT_EQ(head_only.stats.uncaptured_bytes, 3059u - 1024u);
+}
+
+// A tail the size of snaplen or more would leave no head: it is ignored, as the datapath does.
+TEST(PacketDecoderTest, TailNotBelowSnaplenIsIgnored) {
+  PacketDecoderConfig cfg = WebPorts();
+  cfg.snaplen = 512;
+  cfg.snaplen_tail = 512;
+  PacketDecoder dec(cfg);
+  Recorder rec;
+  Conversation c(L3::kIpv4, "198.18.0.1", 40000, "198.18.0.2", 80);
+  const Bytes payload = ta::testing::PatternPayload(2000, 6);
+  dec.Decode(LinkType::kEthernet, c.FromClient(kAck, payload).frame, 1, rec);
+  ASSERT_EQ(rec.events.size(), 2u);
+  EXPECT_EQ(rec.events[1].captured, Bytes(payload.begin(), payload.begin() + 512));
+  EXPECT_TRUE(rec.events[1].tail.empty());
 }
 
 TEST(PacketDecoderTest, EventsCarryFrameTimestampsAndStateTracksHandshake) {

@@ -136,6 +136,10 @@ Metrics::Metrics()
       SnapshotCounter{&traffic_analyzer_parse_errors_total_.Add({{"protocol", "http2"}})};
   analyzer_.grpc_counts_lost =
       SnapshotCounter{&traffic_analyzer_grpc_message_counts_inexact_total_.Add({})};
+  analyzer_.tls_hello_invalid = SnapshotCounter{
+      &traffic_analyzer_tls_client_hellos_unparsed_total_.Add({{"reason", "invalid"}})};
+  analyzer_.tls_hello_incomplete = SnapshotCounter{
+      &traffic_analyzer_tls_client_hellos_unparsed_total_.Add({{"reason", "incomplete"}})};
   analyzer_.http2_undecodable =
       SnapshotCounter{&traffic_analyzer_http2_undecodable_header_blocks_total_.Add({})};
   analyzer_.http2_resets = SnapshotCounter{&traffic_analyzer_http2_stream_resets_total_.Add({})};
@@ -318,6 +322,29 @@ void Metrics::OnWebSocketSession(const analyzer::WebSocketSession& session) {
       .Observe(session.DurationSeconds());
 }
 
+void Metrics::OnTlsClientHello(const analyzer::TlsClientHello& hello) {
+  std::string name = hello.server_name_invalid ? "_INVALID"
+                     : hello.server_name.empty() ? "none"
+                                                 : hello.server_name;
+  {
+    std::lock_guard lock(tls_mu_);
+    auto& names = tls_server_names_[hello.flow.server_port];
+    if (!names.contains(name)) {
+      if (names.size() >= kMaxServerNamesPerPort) {
+        name = "_OTHER";
+      } else {
+        names.insert(name);
+      }
+    }
+  }
+  tls_client_hellos_total_
+      .Add({{std::string(kPortLabel), std::to_string(hello.flow.server_port)},
+            {"tls_server_name", name},
+            {"tls_protocol_version", hello.version},
+            {"tls_alpn", hello.alpn.empty() ? "none" : hello.alpn.front()}})
+      .Increment();
+}
+
 Metrics::TcpSeries& Metrics::Tcp(uint16_t port) {
   auto it = tcp_series_.find(port);
   if (it != tcp_series_.end()) return it->second;
@@ -401,6 +428,8 @@ void Metrics::UpdateAnalyzerStats(const analyzer::AnalyzerStats& s) {
   analyzer_.websocket_truncated.Update(s.websocket.truncated_messages);
   analyzer_.http2_malformed.Update(s.http2.malformed_messages);
   analyzer_.grpc_counts_lost.Update(s.http2.grpc_message_counts_lost);
+  analyzer_.tls_hello_invalid.Update(s.tls_client_hello_invalid);
+  analyzer_.tls_hello_incomplete.Update(s.tls_client_hello_incomplete);
 }
 
 void Metrics::UpdateKernelStats(const std::array<uint64_t, TA_STAT_MAX>& snapshot) {

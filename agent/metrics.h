@@ -13,6 +13,7 @@
 #include <string>
 #include <string_view>
 #include <unordered_map>
+#include <unordered_set>
 #include <vector>
 
 #include <prometheus/counter.h>
@@ -58,6 +59,9 @@ namespace ta::agent {
   COUNTER(tcp_retransmitted_segments_total,                                                       \
           "Segments of ended connections whose sequence range had been seen before, by "          \
           "direction.")                                                                           \
+  COUNTER(tls_client_hellos_total,                                                                \
+          "TLS ClientHellos seen on the tc path, by requested server name (SNI), highest "        \
+          "offered version and first offered ALPN protocol.")                                     \
   GAUGE(traffic_analyzer_build_info, "Always 1; the version label says which build is running.")  \
   COUNTER(traffic_analyzer_connections_evicted_total,                                             \
           "Connections the analyzer stopped tracking before they closed, by reason.")             \
@@ -105,6 +109,9 @@ namespace ta::agent {
           "upgrades counts for both).")                                                           \
   COUNTER(traffic_analyzer_records_invalid_total,                                                 \
           "Ring buffer records the daemon could not decode (a kernel/daemon ABI mismatch).")      \
+  COUNTER(traffic_analyzer_tls_client_hellos_unparsed_total,                                       \
+          "TLS connections whose ClientHello could not be read, by reason: invalid (malformed) "  \
+          "or incomplete (part of it not captured, or the connection ended inside it).")          \
   COUNTER(traffic_analyzer_uncaptured_bytes_total,                                                \
           "Payload bytes in the middle of segments longer than snaplen (between the captured "    \
           "head and tail): seen on the wire, deliberately not captured.")            \
@@ -126,6 +133,9 @@ std::string_view BuildVersion();
 // Body sizes: 0 (no body), then powers of 4 from 64 B to 64 MiB (OTel gives no advice).
 inline const std::vector<double> kDurationBucketsSeconds = {
     0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1, 2.5, 5, 7.5, 10};
+// SNI values exported per server port; further names are reported as "_OTHER", so a client
+// cannot inflate metric cardinality (the same rule as routes.max_per_port).
+inline constexpr size_t kMaxServerNamesPerPort = 256;
 // Messages per gRPC call: 1 for unary, then powers of 4 for streams.
 inline const std::vector<double> kMessagesPerRpcBuckets = {0, 1, 2, 4, 16, 64, 256, 1024, 4096};
 // TCP handshake round trips: 50 µs (same host, veth) to 2.5 s (SYN retransmitted).
@@ -153,6 +163,7 @@ class Metrics final : public analyzer::ExchangeSink {
   void OnGrpcCall(const analyzer::GrpcCall& call) override;
   void OnWebSocketMessage(const analyzer::WebSocketMessage& message) override;
   void OnWebSocketSession(const analyzer::WebSocketSession& session) override;
+  void OnTlsClientHello(const analyzer::TlsClientHello& hello) override;
   void OnTcpOpened(const analyzer::FlowKey& flow, uint64_t ts_ns, bool mid_stream) override;
   void OnTcpEstablished(const analyzer::ConnEstablishedEvent& ev) override;
   void OnTcpEnded(const analyzer::TcpConnectionEnd& end) override;
@@ -229,6 +240,7 @@ class Metrics final : public analyzer::ExchangeSink {
         http2_unanswered;
     SnapshotCounter websocket_parse_errors, websocket_framing_lost, websocket_truncated;
     SnapshotCounter http2_malformed, grpc_counts_lost;
+    SnapshotCounter tls_hello_invalid, tls_hello_incomplete;
     prometheus::Gauge* connections_tracked = nullptr;
   };
   struct KernelSeries {
@@ -250,6 +262,9 @@ class Metrics final : public analyzer::ExchangeSink {
   std::unordered_map<std::string, GrpcSeries> grpc_series_;
   std::mutex tcp_mu_;  // guards tcp_series_
   std::unordered_map<uint16_t, TcpSeries> tcp_series_;
+  std::mutex tls_mu_;  // guards tls_server_names_
+  // Distinct SNI values per server port, up to kMaxServerNamesPerPort.
+  std::unordered_map<uint16_t, std::unordered_set<std::string>> tls_server_names_;
   std::mutex websocket_mu_;  // guards websocket_series_
   // Keyed by port << 8 | direction << 4 | type.
   std::unordered_map<uint32_t, WebSocketSeries> websocket_series_;

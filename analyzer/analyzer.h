@@ -70,6 +70,11 @@ struct AnalyzerStats {
   uint64_t detected_tls = 0;       // TLS records: not parsed on the tc path
   uint64_t detected_websocket = 0;  // HTTP/1.1 upgraded to WebSocket (101)
   uint64_t detected_unknown = 0;    // anything else: TCP metrics only
+  // TLS ClientHellos on the tc path: parsed and reported, rejected as malformed, or not
+  // parseable because part of them was not captured (a gap in the client's first flight).
+  uint64_t tls_client_hellos = 0;
+  uint64_t tls_client_hello_invalid = 0;
+  uint64_t tls_client_hello_incomplete = 0;
   protocols::http2::Http2Stats http2;
   protocols::websocket::WebSocketStats websocket;
 };

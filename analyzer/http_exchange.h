@@ -9,6 +9,7 @@
 
 #include "analyzer/events.h"
 #include "analyzer/protocols/http2/grpc_call.h"
+#include "analyzer/protocols/tls/tls_records.h"
 #include "analyzer/protocols/websocket/websocket_records.h"
 #include "analyzer/tcp/tcp_connection.h"
 
@@ -56,6 +57,7 @@ class ExchangeSink {
   virtual void OnGrpcCall(const GrpcCall& /*call*/) {}
   virtual void OnWebSocketMessage(const WebSocketMessage& /*message*/) {}
   virtual void OnWebSocketSession(const WebSocketSession& /*session*/) {}
+  virtual void OnTlsClientHello(const TlsClientHello& /*hello*/) {}
   // TCP, for every watched connection: opened (SYN or first payload seen), handshake complete,
   // and ended (however it ended: every opened connection ends exactly once).
   virtual void OnTcpOpened(const FlowKey& /*flow*/, uint64_t /*ts_ns*/, bool /*mid_stream*/) {}

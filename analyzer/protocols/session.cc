@@ -4,6 +4,7 @@
 #include <utility>
 
 #include "analyzer/protocols/http2/http2_connection.h"
+#include "analyzer/protocols/tls/client_hello.h"
 #include "analyzer/protocols/websocket/websocket_connection.h"
 
 namespace ta::analyzer::protocols {
@@ -31,9 +32,45 @@ void Session::OnChunk(Direction dir, const tcp::StreamChunk& chunk) {
       Forward(dir, chunk);
       return;
     case Protocol::kTls:
+      if (dir == Direction::kClientToServer && !tls_hello_done_) OnTlsClientBytes(chunk);
+      return;
     case Protocol::kUnknown:
       return;  // TCP metrics only; these bytes are not ours to parse
   }
+}
+
+void Session::OnTlsClientBytes(const tcp::StreamChunk& chunk) {
+  if (chunk.kind != tcp::StreamChunk::Kind::kData) {
+    // Part of the hello was not captured (beyond snaplen, or lost): it cannot be parsed.
+    ++ctx_.stats.tls_client_hello_incomplete;
+    tls_hello_done_ = true;
+    tls_hello_.clear();
+    return;
+  }
+  tls_hello_.insert(tls_hello_.end(), chunk.data.begin(), chunk.data.end());
+  tls::ClientHello hello;
+  switch (tls::ParseClientHello(tls_hello_, &hello)) {
+    case ParseState::kNeedsMoreData:
+      return;
+    case ParseState::kDone: {
+      TlsClientHello record;
+      record.flow = flow_;
+      record.ts_ns = chunk.ts_ns;
+      record.server_name = std::move(hello.server_name);
+      record.server_name_invalid = hello.server_name_invalid;
+      record.alpn = std::move(hello.alpn);
+      record.version = std::string(tls::VersionName(tls::OfferedVersion(hello)));
+      ++ctx_.stats.tls_client_hellos;
+      ctx_.sink.OnTlsClientHello(record);
+      break;
+    }
+    default:
+      ++ctx_.stats.tls_client_hello_invalid;
+      break;
+  }
+  tls_hello_done_ = true;
+  tls_hello_.clear();
+  tls_hello_.shrink_to_fit();
 }
 
 void Session::DetectInSync(Direction dir, const tcp::StreamChunk& chunk) {
@@ -87,15 +124,12 @@ void Session::DetectInSync(Direction dir, const tcp::StreamChunk& chunk) {
   client_prefix_.clear();
   client_prefix_.shrink_to_fit();
   for (const Held& h : held) {
-    if (protocol_ != Protocol::kHttp1 && protocol_ != Protocol::kHttp2 &&
-        protocol_ != Protocol::kWebSocket) {
-      break;
-    }
+    if (protocol_ == Protocol::kUnknown) break;
     const tcp::StreamChunk replay =
         h.kind == tcp::StreamChunk::Kind::kData
             ? tcp::StreamChunk::Data(h.data, h.ts_ns, h.segment_start)
             : tcp::StreamChunk::Gap(h.gap_len, h.ts_ns);
-    Forward(h.dir, replay);
+    OnChunk(h.dir, replay);
   }
 }
 
@@ -134,6 +168,7 @@ void Session::Start(Protocol protocol, bool in_sync) {
       break;
     case Protocol::kTls:
       ++stats.detected_tls;
+      tls_hello_done_ = !in_sync;  // joined mid-way: the hello went by before we came
       break;
     case Protocol::kUnknown:
       ++stats.detected_unknown;
@@ -214,6 +249,9 @@ void Session::Discard(const tcp::StreamChunk& chunk) {
 }
 
 void Session::Close(uint64_t end_ns) {
+  if (protocol_ == Protocol::kTls && !tls_hello_done_ && !tls_hello_.empty()) {
+    ++ctx_.stats.tls_client_hello_incomplete;  // the connection ended inside the hello
+  }
   if (protocol_ == Protocol::kUndetermined && (!held_.empty() || !in_sync_)) {
     // Bytes arrived but never enough to decide (or no message start was found mid-stream).
     if (!held_.empty() || mid_stream_tries_ > 0) ++ctx_.stats.detected_unknown;

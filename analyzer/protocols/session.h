@@ -82,6 +82,8 @@ class Session final : private http1::SwitchObserver {
   void CompleteSwitch(Direction dir, uint64_t ts_ns);
   void OnProtocolSwitch(const http1::ProtocolSwitch& change) override;
   void Discard(const tcp::StreamChunk& chunk);
+  // TLS: reads the client's ClientHello (protocols/tls/client_hello.h) from its first bytes.
+  void OnTlsClientBytes(const tcp::StreamChunk& chunk);
 
   const FlowKey flow_;
   ConnectionContext& ctx_;
@@ -98,6 +100,8 @@ class Session final : private http1::SwitchObserver {
   std::vector<uint8_t> client_prefix_;  // the client's first bytes, for DetectClientStart
   size_t held_server_bytes_ = 0;
   bool server_sent_frames_ = false;  // the server's first bytes were HTTP/2 frame headers
+  std::vector<uint8_t> tls_hello_;   // the client's first bytes until its ClientHello parses
+  bool tls_hello_done_ = false;
   std::optional<http1::ProtocolSwitch> switch_;
   uint32_t mid_stream_tries_ = 0;
 };

@@ -75,6 +75,12 @@ TEST(MetricsTest, FamiliesAreTheDocumentedOnes) {
   analyzer::WebSocketSession session;
   session.flow = flow;
   metrics.OnWebSocketSession(session);
+  analyzer::TlsClientHello hello;
+  hello.flow = flow;
+  hello.server_name = "api.example.com";
+  hello.alpn = {"h2", "http/1.1"};
+  hello.version = "1.3";
+  metrics.OnTlsClientHello(hello);
   metrics.OnTcpOpened(flow, 1, false);
   metrics.OnTcpEstablished({flow, 1, 2, 3});
   analyzer::TcpConnectionEnd end;

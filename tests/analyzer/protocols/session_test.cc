@@ -29,6 +29,7 @@ class FullRecorder final : public ExchangeSink {
   void OnGrpcCall(const GrpcCall& c) override { calls.push_back(c); }
   void OnWebSocketMessage(const WebSocketMessage& m) override { messages.push_back(m); }
   void OnWebSocketSession(const WebSocketSession& s) override { sessions.push_back(s); }
+  void OnTlsClientHello(const TlsClientHello& h) override { hellos.push_back(h); }
   void OnTcpOpened(const FlowKey& flow, uint64_t ts, bool mid_stream) override {
     opened.push_back({flow, ts, mid_stream});
   }
@@ -44,6 +45,7 @@ class FullRecorder final : public ExchangeSink {
   std::vector<GrpcCall> calls;
   std::vector<WebSocketMessage> messages;
   std::vector<WebSocketSession> sessions;
+  std::vector<TlsClientHello> hellos;
   std::vector<Opened> opened;
   std::vector<ConnEstablishedEvent> established;
   std::vector<TcpConnectionEnd> ended;
@@ -172,6 +174,53 @@ TEST_F(SessionTest, ServerFirstBeyondTheHoldBoundIsUnknown) {
   conn_.Close(8);
   EXPECT_EQ(analyzer_.stats().detected_unknown, 1u);
   EXPECT_EQ(analyzer_.stats().detected_http1, 0u);
+}
+
+// A minimal TLS 1.3 ClientHello (RFC 8446 §4.1.2) with server_name (RFC 6066 §3), ALPN
+// (RFC 7301) and supported_versions, in one handshake record.
+std::string ClientHelloRecord(std::string_view sni) {
+  auto u16 = [](size_t v) { return Hex({static_cast<int>(v >> 8), static_cast<int>(v & 0xff)}); };
+  const std::string host = u16(sni.size() + 3) + Hex({0}) + u16(sni.size()) + std::string(sni);
+  const std::string alpn_list = Hex({2, 'h', '2', 8}) + "http/1.1";
+  const std::string extensions = Hex({0x00, 0x00}) + u16(host.size()) + host +  // server_name
+                                 Hex({0x00, 0x10}) + u16(alpn_list.size() + 2) +
+                                 u16(alpn_list.size()) + alpn_list +        // ALPN
+                                 Hex({0x00, 0x2b, 0x00, 0x03, 0x02, 0x03, 0x04});  // TLS 1.3
+  const std::string body = Hex({0x03, 0x03}) + std::string(32, '\x11') + Hex({0}) +
+                           Hex({0x00, 0x02, 0x13, 0x01}) + Hex({0x01, 0x00}) +
+                           u16(extensions.size()) + extensions;
+  const std::string handshake = Hex({0x01, 0, static_cast<int>(body.size() >> 8),
+                                     static_cast<int>(body.size() & 0xff)}) +
+                                body;
+  return Hex({0x16, 0x03, 0x01}) + u16(handshake.size()) + handshake;
+}
+
+TEST_F(SessionTest, TlsClientHelloIsReadForSniAlpnAndVersion) {
+  conn_.Open(1);
+  const std::string hello = ClientHelloRecord("API.example.com");
+  conn_.Send(kC2S, hello.substr(0, 7), 10);  // split: the session holds, then the parser waits
+  conn_.Send(kC2S, hello.substr(7), 11);
+  conn_.Send(kS2C, Hex({0x16, 0x03, 0x03, 0x00, 0x02, 0x02, 0x00}), 12);
+  conn_.Send(kC2S, Hex({0x17, 0x03, 0x03, 0x00, 0x01, 0x00}), 13);
+  conn_.Close(14);
+  ASSERT_EQ(sink_.hellos.size(), 1u);
+  EXPECT_EQ(sink_.hellos[0].server_name, "api.example.com");
+  EXPECT_EQ(sink_.hellos[0].alpn, (std::vector<std::string>{"h2", "http/1.1"}));
+  EXPECT_EQ(sink_.hellos[0].version, "1.3");
+  EXPECT_EQ(sink_.hellos[0].ts_ns, 11u);
+  EXPECT_EQ(analyzer_.stats().tls_client_hellos, 1u);
+  EXPECT_EQ(analyzer_.stats().tls_client_hello_invalid, 0u);
+  EXPECT_TRUE(sink_.exchanges.empty());
+}
+
+TEST_F(SessionTest, TlsClientHelloCutByTheCaptureIsCountedIncomplete) {
+  conn_.Open(1);
+  const std::string hello = ClientHelloRecord("api.example.com");
+  conn_.Send(kC2S, hello, 10, /*snaplen=*/20);  // the rest of the hello is a gap
+  conn_.Close(14);
+  EXPECT_TRUE(sink_.hellos.empty());
+  EXPECT_EQ(analyzer_.stats().tls_client_hello_incomplete, 1u);
+  EXPECT_EQ(analyzer_.stats().detected_tls, 1u);
 }
 
 TEST_F(SessionTest, TlsIsCountedAndNeverParsedAsHttp) {

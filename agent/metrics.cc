@@ -140,6 +140,13 @@ Metrics::Metrics()
       &traffic_analyzer_tls_client_hellos_unparsed_total_.Add({{"reason", "invalid"}})};
   analyzer_.tls_hello_incomplete = SnapshotCounter{
       &traffic_analyzer_tls_client_hellos_unparsed_total_.Add({{"reason", "incomplete"}})};
+  analyzer_.tls_data = received("tls_data");
+  auto tls_sessions = [this](const char* outcome) {
+    return SnapshotCounter{&traffic_analyzer_tls_sessions_total_.Add({{"outcome", outcome}})};
+  };
+  analyzer_.tls_parsed = tls_sessions("parsed");
+  analyzer_.tls_unparsed = tls_sessions("unparsed");
+  analyzer_.tls_unmapped = tls_sessions("unmapped");
   analyzer_.http2_undecodable =
       SnapshotCounter{&traffic_analyzer_http2_undecodable_header_blocks_total_.Add({})};
   analyzer_.http2_resets = SnapshotCounter{&traffic_analyzer_http2_stream_resets_total_.Add({})};
@@ -202,6 +209,10 @@ Metrics::Metrics()
 #undef TA_METRICS_INIT_HISTOGRAM
 
 void Metrics::OnHttpExchange(const analyzer::HttpExchange& exchange) {
+  if (exchange.role == analyzer::HttpRole::kClient) {
+    OnClientExchange(exchange);
+    return;
+  }
   const std::string status = std::to_string(exchange.status);
   const std::string port = std::to_string(exchange.flow.server_port);
   // Label values joined by a byte that cannot occur in any of them (methods, routes and
@@ -251,7 +262,41 @@ void Metrics::OnHttpExchange(const analyzer::HttpExchange& exchange) {
   }
 }
 
+// OTel http.client.request.duration: the server is named by address and port (a client has no
+// route; url.template is opt-in). The address is the peer's IP as text.
+void Metrics::OnClientExchange(const analyzer::HttpExchange& exchange) {
+  char address[INET6_ADDRSTRLEN] = "";
+  ::inet_ntop(exchange.flow.family == 10 ? AF_INET6 : AF_INET, exchange.flow.server_addr.data(),
+              address, sizeof(address));
+  const std::string status = std::to_string(exchange.status);
+  const std::string port = std::to_string(exchange.flow.server_port);
+  std::string key = exchange.method + '\x1f' + status + '\x1f' + address + '\x1f' + port +
+                    '\x1f' + exchange.scheme + '\x1f' + exchange.protocol_version;
+  prometheus::Histogram* histogram;
+  {
+    std::lock_guard lock(client_mu_);
+    auto it = client_series_.find(key);
+    if (it == client_series_.end()) {
+      const prometheus::Labels labels = {{std::string(kMethodLabel), exchange.method},
+                                         {std::string(kStatusLabel), status},
+                                         {"server_address", address},
+                                         {std::string(kPortLabel), port},
+                                         {std::string(kSchemeLabel), exchange.scheme},
+                                         {std::string(kVersionLabel), exchange.protocol_version}};
+      it = client_series_
+               .emplace(std::move(key), &http_client_request_duration_seconds_.Add(
+                                            labels, kDurationBucketsSeconds))
+               .first;
+    }
+    histogram = it->second;
+  }
+  histogram->Observe(exchange.DurationSeconds());
+}
+
 void Metrics::OnGrpcCall(const analyzer::GrpcCall& call) {
+  // Calls seen from the calling process are HTTP client exchanges already; rpc_server_* is the
+  // server's view only.
+  if (call.client_side) return;
   const std::string status = call.status ? std::to_string(*call.status) : "unknown";
   const std::string port = std::to_string(call.flow.server_port);
   std::string key = call.service + '\x1f' + call.method + '\x1f' + status + '\x1f' + port;
@@ -429,6 +474,10 @@ void Metrics::UpdateAnalyzerStats(const analyzer::AnalyzerStats& s) {
   analyzer_.http2_malformed.Update(s.http2.malformed_messages);
   analyzer_.grpc_counts_lost.Update(s.http2.grpc_message_counts_lost);
   analyzer_.tls_hello_invalid.Update(s.tls_client_hello_invalid);
+  analyzer_.tls_data.Update(s.events_tls_data);
+  analyzer_.tls_parsed.Update(s.tls_sessions);
+  analyzer_.tls_unparsed.Update(s.tls_sessions_unparsed);
+  analyzer_.tls_unmapped.Update(s.tls_sessions_unmapped);
   analyzer_.tls_hello_incomplete.Update(s.tls_client_hello_incomplete);
 }
 

@@ -33,6 +33,10 @@ namespace ta::agent {
 // X(name, help) for each family, sorted by name. Label sets are fixed in metrics.cc and listed
 // in docs/metrics.md.
 #define TA_METRIC_FAMILIES(COUNTER, GAUGE, HISTOGRAM)                                             \
+  HISTOGRAM(http_client_request_duration_seconds,                                                 \
+            "Duration of HTTP client requests seen in a client process's TLS calls, first "       \
+            "request byte written to last response byte read (OTel "                              \
+            "http.client.request.duration).")                                                     \
   HISTOGRAM(http_server_request_body_size_bytes,                                                  \
             "Size of HTTP request bodies as transferred (OTel http.server.request.body.size).")   \
   HISTOGRAM(http_server_request_duration_seconds,                                                 \
@@ -112,6 +116,9 @@ namespace ta::agent {
   COUNTER(traffic_analyzer_tls_client_hellos_unparsed_total,                                       \
           "TLS connections whose ClientHello could not be read, by reason: invalid (malformed) "  \
           "or incomplete (part of it not captured, or the connection ended inside it).")          \
+  COUNTER(traffic_analyzer_tls_sessions_total,                                                     \
+          "TLS sessions (SSL objects) seen by the uprobes, by outcome: parsed, unparsed (their "  \
+          "first bytes were not a request start), unmapped (parsed, socket unknown).")            \
   COUNTER(traffic_analyzer_uncaptured_bytes_total,                                                \
           "Payload bytes in the middle of segments longer than snaplen (between the captured "    \
           "head and tail): seen on the wire, deliberately not captured.")            \
@@ -160,6 +167,7 @@ class Metrics final : public analyzer::ExchangeSink {
 
   // analyzer::ExchangeSink
   void OnHttpExchange(const analyzer::HttpExchange& exchange) override;
+  void OnClientExchange(const analyzer::HttpExchange& exchange);
   void OnGrpcCall(const analyzer::GrpcCall& call) override;
   void OnWebSocketMessage(const analyzer::WebSocketMessage& message) override;
   void OnWebSocketSession(const analyzer::WebSocketSession& session) override;
@@ -241,6 +249,7 @@ class Metrics final : public analyzer::ExchangeSink {
     SnapshotCounter websocket_parse_errors, websocket_framing_lost, websocket_truncated;
     SnapshotCounter http2_malformed, grpc_counts_lost;
     SnapshotCounter tls_hello_invalid, tls_hello_incomplete;
+    SnapshotCounter tls_data, tls_parsed, tls_unparsed, tls_unmapped;
     prometheus::Gauge* connections_tracked = nullptr;
   };
   struct KernelSeries {
@@ -256,6 +265,8 @@ class Metrics final : public analyzer::ExchangeSink {
   prometheus::Counter* request_body_unknown_ = nullptr;
   prometheus::Counter* response_body_unknown_ = nullptr;
 
+  std::mutex client_mu_;  // guards client_series_
+  std::unordered_map<std::string, prometheus::Histogram*> client_series_;
   std::mutex exchange_mu_;  // guards exchange_series_
   std::unordered_map<std::string, ExchangeSeries> exchange_series_;
   std::mutex grpc_mu_;  // guards grpc_series_

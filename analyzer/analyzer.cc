@@ -9,6 +9,7 @@
 #include "analyzer/protocols/session.h"
 #include "analyzer/routes/route_template.h"
 #include "analyzer/tcp/reassembler.h"
+#include "analyzer/tls/tls_sessions.h"
 
 namespace ta::analyzer {
 namespace {
@@ -43,7 +44,8 @@ struct Analyzer::Impl {
   Impl(AnalyzerConfig c, ExchangeSink& sink)
       : config(std::move(c)),
         routes(config.route_patterns, config.max_routes_per_port),
-        ctx{config, stats, routes, sink} {}
+        ctx{config, stats, routes, sink},
+        tls(ctx) {}
 
   // Most recently active first, so both eviction and idle expiry take from the back. Activity
   // order is arrival order, which tracks event time closely enough for expiry.
@@ -105,6 +107,7 @@ struct Analyzer::Impl {
   protocols::ConnectionContext ctx;
   Lru lru;
   std::unordered_map<FlowKey, Lru::iterator, FlowKeyHash> index;
+  tls::TlsSessions tls;
 };
 
 Analyzer::Analyzer(AnalyzerConfig config, ExchangeSink& sink)
@@ -164,8 +167,11 @@ void Analyzer::OnConnClose(const ConnCloseEvent& ev) {
   s.Finish(it, end);
 }
 
+void Analyzer::OnTlsData(const TlsDataEvent& ev) { impl_->tls.OnData(ev); }
+
 void Analyzer::AdvanceTime(uint64_t now_ns) {
   Impl& s = *impl_;
+  s.tls.AdvanceTime(now_ns);
   while (!s.lru.empty()) {
     const auto oldest = std::prev(s.lru.end());
     if (now_ns < oldest->last_active_ns ||

@@ -75,6 +75,11 @@ struct AnalyzerStats {
   uint64_t tls_client_hellos = 0;
   uint64_t tls_client_hello_invalid = 0;
   uint64_t tls_client_hello_incomplete = 0;
+  // TLS plaintext from the uprobes (tls/tls_sessions.h).
+  uint64_t events_tls_data = 0;
+  uint64_t tls_sessions = 0;           // sessions parsed (a role was found)
+  uint64_t tls_sessions_unparsed = 0;  // first bytes were not a request start: not parsed
+  uint64_t tls_sessions_unmapped = 0;  // parsed, but the socket's addresses are unknown
   protocols::http2::Http2Stats http2;
   protocols::websocket::WebSocketStats websocket;
 };
@@ -90,6 +95,7 @@ class Analyzer final : public EventConsumer {
   void OnConnEstablished(const ConnEstablishedEvent& ev) override;
   void OnSegment(const SegmentEvent& ev) override;
   void OnConnClose(const ConnCloseEvent& ev) override;
+  void OnTlsData(const TlsDataEvent& ev) override;
   // Advances the analyzer's notion of time (same clock as the events): expires idle
   // connections. Callers invoke it periodically; time never comes from a clock of our own.
   void AdvanceTime(uint64_t now_ns);

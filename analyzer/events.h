@@ -84,6 +84,24 @@ struct SegmentEvent {
   std::span<const uint8_t> tail;
 };
 
+// The plaintext of one SSL_read / SSL_write call, from the OpenSSL uprobes (bpf/ssl_uprobes.bpf.c).
+// A TLS session is one SSL object of one process; `local`/`remote` are its socket's addresses
+// when the kernel saw the socket under it (`mapped`), from the process's point of view.
+struct TlsDataEvent {
+  uint32_t tgid = 0;         // process
+  uint64_t ssl = 0;          // SSL object address in that process: the session's identity
+  bool is_write = false;     // the process sent these bytes (SSL_write), else received them
+  bool mapped = false;       // the socket is known: the fields below are valid
+  uint8_t family = 0;        // 2 = IPv4, 10 = IPv6
+  std::array<uint8_t, 16> local_addr{};
+  std::array<uint8_t, 16> remote_addr{};
+  uint16_t local_port = 0;
+  uint16_t remote_port = 0;
+  uint64_t ts_ns = 0;        // when the call returned
+  uint32_t len = 0;          // plaintext bytes the call transferred
+  std::span<const uint8_t> captured;  // the first min(len, snaplen) of them
+};
+
 // Anything that takes the event stream: the Analyzer, and test recorders. Both capture paths
 // (ring buffer, pcap replay) deliver through this one interface, in arrival order.
 class EventConsumer {
@@ -93,6 +111,8 @@ class EventConsumer {
   virtual void OnConnEstablished(const ConnEstablishedEvent& ev) = 0;
   virtual void OnSegment(const SegmentEvent& ev) = 0;
   virtual void OnConnClose(const ConnCloseEvent& ev) = 0;
+  // TLS plaintext; consumers of the tc path only (the pcap decoder's tests) ignore it.
+  virtual void OnTlsData(const TlsDataEvent& /*ev*/) {}
 };
 
 }  // namespace ta::analyzer

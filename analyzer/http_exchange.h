@@ -15,8 +15,14 @@
 
 namespace ta::analyzer {
 
+// Which side of the exchange the capture saw: the tc path and a TLS server process see the
+// server side (http_server_* metrics); a TLS client process seen through its SSL_write of
+// requests is the client side (http_client_request_duration_seconds).
+enum class HttpRole : uint8_t { kServer, kClient };
+
 struct HttpExchange {
   FlowKey flow;
+  HttpRole role = HttpRole::kServer;
   std::string method;            // "GET", ... ; non-standard methods become "_OTHER" (OTel)
   std::string route;             // templated, bounded cardinality (see routes/)
   uint16_t status = 0;           // final (non-1xx) status code

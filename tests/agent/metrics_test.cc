@@ -61,6 +61,10 @@ TEST(MetricsTest, FamiliesAreTheDocumentedOnes) {
   metrics.OnHttpExchange(Exchange("GET", "/", 200, 1'000'000, 0, 0));
   analyzer::FlowKey flow;
   flow.server_port = 8080;
+  analyzer::HttpExchange client = Exchange("GET", "/", 200, 1'000'000, 0, 0);
+  client.role = analyzer::HttpRole::kClient;
+  client.scheme = "https";
+  metrics.OnHttpExchange(client);
   analyzer::GrpcCall call;
   call.flow = flow;
   call.service = "demo.Echo";
@@ -107,7 +111,7 @@ TEST(MetricsTest, FixedSeriesStartAtZero) {
   EXPECT_EQ(SeriesValue(text, "traffic_analyzer_build_info{version=\"" +
                                   std::string(BuildVersion()) + "\"}"),
             "1");
-  for (const char* kind : {"conn_open", "conn_established", "conn_close", "payload"}) {
+  for (const char* kind : {"conn_open", "conn_established", "conn_close", "payload", "tls_data"}) {
     EXPECT_EQ(SeriesValue(text, std::string("traffic_analyzer_events_received_total{kind=\"") +
                                     kind + "\"}"),
               "0");

@@ -12,6 +12,7 @@ namespace ta::analyzer {
 
 struct GrpcCall {
   FlowKey flow;
+  bool client_side = false;  // seen from the calling process (TLS uprobes on a client)
   // From :path "/package.Service/Method". A path that is not of that form, or one whose port's
   // route table overflowed (routes.max_per_port), reports "_OTHER" for both, so a client cannot
   // inflate metric cardinality.

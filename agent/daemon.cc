@@ -16,6 +16,7 @@
 #include "agent/metrics.h"
 #include "agent/prereq.h"
 #include "agent/tc_capture.h"
+#include "agent/tls_probes.h"
 #include "analyzer/analyzer.h"
 
 namespace ta::agent {
@@ -140,6 +141,37 @@ int RunDaemon(const Config& config) {
                                                                    : "");
   }
 
+  // TLS plaintext through the OpenSSL uprobes. Not fatal: without them the node keeps its tc
+  // metrics, and the reason is logged (and shown by traffic_analyzer_tls_hooked being absent).
+  auto on_tls = [&analyzer](const TlsRecordView& r) {
+    analyzer::TlsDataEvent ev;
+    ev.tgid = r.tgid;
+    ev.ssl = r.ssl;
+    ev.is_write = r.is_write;
+    ev.mapped = !r.unmapped;
+    ev.family = r.family;
+    ev.local_addr = r.local_addr;
+    ev.remote_addr = r.remote_addr;
+    ev.local_port = r.local_port;
+    ev.remote_port = r.remote_port;
+    ev.ts_ns = r.ts_ns;
+    ev.len = r.len;
+    ev.captured = r.data;
+    analyzer.OnTlsData(ev);
+  };
+  TlsProbesOptions tls_options;
+  tls_options.snaplen = config.snaplen;
+  tls_options.ports = config.ports;
+  tls_options.ringbuf_size = config.ringbuf_size;
+  std::unique_ptr<TlsProbes> tls;
+  if (auto opened = TlsProbes::Open(tls_options, on_tls); opened) {
+    tls = std::move(*opened);
+    spdlog::info("TLS uprobes: {} libssl file(s) hooked", tls->hooked_libraries());
+  } else {
+    spdlog::warn("TLS visibility off (HTTPS on watched ports is counted in tcp_* only): {}",
+                 opened.error().ToString());
+  }
+
   // /metrics goes up only once capture is live, so a scrape that answers reflects traffic.
   auto exposer = StartExposer(config.metrics.listen, metrics.registry());
   if (!exposer) {
@@ -151,6 +183,10 @@ int RunDaemon(const Config& config) {
 
   DropReporter drops;
   auto next_housekeeping = std::chrono::steady_clock::now();
+  // New processes are found on exec; a full rescan also catches what an exec record missed
+  // (a lost record, a library dlopen()ed late).
+  constexpr auto kTlsRescanInterval = std::chrono::seconds(30);
+  auto next_tls_rescan = next_housekeeping + kTlsRescanInterval;
   int exit_code = 0;
   auto housekeeping = [&] {
     analyzer.AdvanceTime(MonotonicNs());
@@ -162,15 +198,34 @@ int RunDaemon(const Config& config) {
     } else {
       spdlog::warn("{}", ks.error().ToString());
     }
+    if (tls) {
+      if (auto ts = tls->Stats(); ts) metrics.UpdateTlsKernelStats(*ts);
+      std::vector<Metrics::TlsCoverage> coverage;
+      for (const TlsCoverageEntry& e : tls->Coverage()) {
+        coverage.push_back({e.pid, e.comm, e.library, e.hooked});
+      }
+      metrics.UpdateTlsCoverage(coverage);
+    }
   };
   while (!g_stop.load()) {
-    int n = ring_buffer__poll(rb, 100 /* ms */);
+    int n = ring_buffer__poll(rb, tls ? 50 : 100 /* ms */);
     if (n < 0 && n != -EINTR) {
       spdlog::error("ring buffer poll failed: {}; shutting down", std::strerror(-n));
       exit_code = 2;
       break;
     }
+    if (tls) {
+      if (int t = tls->Poll(0); t < 0 && t != -EINTR) {
+        spdlog::error("TLS ring buffer poll failed: {}; shutting down", std::strerror(-t));
+        exit_code = 2;
+        break;
+      }
+    }
     auto now = std::chrono::steady_clock::now();
+    if (tls && now >= next_tls_rescan) {
+      tls->Rescan();
+      next_tls_rescan = now + kTlsRescanInterval;
+    }
     if (now >= next_housekeeping) {
       housekeeping();
       next_housekeeping = now + std::chrono::seconds(1);
@@ -181,6 +236,7 @@ int RunDaemon(const Config& config) {
   (*capture)->DetachAll();
   // Whatever the kernel submitted before the detach is still analysed and counted.
   ring_buffer__consume(rb);
+  if (tls) tls->Poll(0);
   housekeeping();
   return exit_code;
 }

@@ -202,6 +202,39 @@ Metrics::Metrics()
   }
 
   invalid_records_ = SnapshotCounter{&traffic_analyzer_records_invalid_total_.Add({})};
+
+  // Every TLS kernel counter has a series; the switch fails the build for a new value.
+  for (int i = 0; i < TA_TLS_STAT_MAX; ++i) {
+    prometheus::Counter* counter = nullptr;
+    auto outcome = [this](const char* name) {
+      return &traffic_analyzer_tls_kernel_calls_total_.Add({{"outcome", name}});
+    };
+    switch (static_cast<ta_tls_stat>(i)) {
+      case TA_TLS_STAT_RECORDS:
+        counter = outcome("recorded");
+        break;
+      case TA_TLS_STAT_RINGBUF_DROP:
+        counter = outcome("ringbuf_full");
+        break;
+      case TA_TLS_STAT_READ_FAILED:
+        counter = outcome("read_failed");
+        break;
+      case TA_TLS_STAT_UNMAPPED:
+        counter = outcome("unmapped");
+        break;
+      case TA_TLS_STAT_CALLS_LOST:
+        counter = outcome("state_table_full");
+        break;
+      case TA_TLS_STAT_EXEC_DROP:
+        counter = &traffic_analyzer_kernel_events_dropped_total_.Add({{"kind", "exec"}});
+        break;
+      case TA_TLS_STAT_MAX:
+        break;
+    }
+    tls_kernel_[static_cast<size_t>(i)] = SnapshotCounter{counter};
+  }
+  tls_lost_ringbuf_ =
+      SnapshotCounter{&traffic_analyzer_events_lost_total_.Add({{"stage", "ringbuf"}})};
 }
 
 #undef TA_METRICS_INIT_COUNTER
@@ -486,6 +519,34 @@ void Metrics::UpdateKernelStats(const std::array<uint64_t, TA_STAT_MAX>& snapsho
   for (size_t i = 0; i < snapshot.size(); ++i) kernel_.by_stat[i].Update(snapshot[i]);
   kernel_.lost_ringbuf.Update(snapshot[TA_STAT_RINGBUF_DROP_PAYLOAD] +
                               snapshot[TA_STAT_RINGBUF_DROP_CONN]);
+}
+
+void Metrics::UpdateTlsKernelStats(const std::array<uint64_t, TA_TLS_STAT_MAX>& snapshot) {
+  std::lock_guard lock(snapshot_mu_);
+  for (size_t i = 0; i < snapshot.size(); ++i) tls_kernel_[i].Update(snapshot[i]);
+  tls_lost_ringbuf_.Update(snapshot[TA_TLS_STAT_RINGBUF_DROP] + snapshot[TA_TLS_STAT_EXEC_DROP]);
+}
+
+void Metrics::UpdateTlsCoverage(const std::vector<TlsCoverage>& entries) {
+  std::lock_guard lock(coverage_mu_);
+  std::map<std::string, prometheus::Gauge*> next;
+  for (const TlsCoverage& e : entries) {
+    const std::string pid = std::to_string(e.pid);
+    std::string key = pid + '\x1f' + e.comm + '\x1f' + e.library;
+    prometheus::Gauge* gauge;
+    if (auto it = coverage_.find(key); it != coverage_.end()) {
+      gauge = it->second;
+      coverage_.erase(it);
+    } else {
+      gauge = &traffic_analyzer_tls_hooked_.Add(
+          {{"pid", pid}, {"comm", e.comm}, {"library", e.library}});
+    }
+    gauge->Set(e.hooked ? 1 : 0);
+    next.emplace(std::move(key), gauge);
+  }
+  // Processes that are gone leave the exposition.
+  for (auto& [key, gauge] : coverage_) traffic_analyzer_tls_hooked_.Remove(gauge);
+  coverage_ = std::move(next);
 }
 
 void Metrics::UpdateDecodeStats(uint64_t invalid_records) {

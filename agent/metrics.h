@@ -8,6 +8,7 @@
 
 #include <array>
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -116,6 +117,11 @@ namespace ta::agent {
   COUNTER(traffic_analyzer_tls_client_hellos_unparsed_total,                                       \
           "TLS connections whose ClientHello could not be read, by reason: invalid (malformed) "  \
           "or incomplete (part of it not captured, or the connection ended inside it).")          \
+  GAUGE(traffic_analyzer_tls_hooked,                                                              \
+        "Processes that use TLS, by pid, command and library: 1 when the TLS uprobes see their "  \
+        "plaintext, 0 when they cannot (the reason is in the daemon log and docs/tls.md).")       \
+  COUNTER(traffic_analyzer_tls_kernel_calls_total,                                                \
+          "SSL_read/SSL_write calls the uprobes saw, by outcome.")                                \
   COUNTER(traffic_analyzer_tls_sessions_total,                                                     \
           "TLS sessions (SSL objects) seen by the uprobes, by outcome: parsed, unparsed (their "  \
           "first bytes were not a request start), unmapped (parsed, socket unknown).")            \
@@ -179,6 +185,15 @@ class Metrics final : public analyzer::ExchangeSink {
   void UpdateAnalyzerStats(const analyzer::AnalyzerStats& snapshot);
   // Summed per-CPU values of the `ta_stats` map, indexed by enum ta_stat (bpf/ta_abi.h).
   void UpdateKernelStats(const std::array<uint64_t, TA_STAT_MAX>& snapshot);
+  // The TLS uprobes: per-CPU kernel counters (enum ta_tls_stat) and the coverage report.
+  void UpdateTlsKernelStats(const std::array<uint64_t, TA_TLS_STAT_MAX>& snapshot);
+  struct TlsCoverage {
+    int pid;
+    std::string comm;
+    std::string library;
+    bool hooked;
+  };
+  void UpdateTlsCoverage(const std::vector<TlsCoverage>& entries);
   // Ring buffer records DeliverRecord() could not use (RecordDecodeStats, all reasons summed).
   void UpdateDecodeStats(uint64_t invalid_records);
 
@@ -258,6 +273,10 @@ class Metrics final : public analyzer::ExchangeSink {
     SnapshotCounter lost_ringbuf;
   };
 
+  std::array<SnapshotCounter, TA_TLS_STAT_MAX> tls_kernel_;
+  SnapshotCounter tls_lost_ringbuf_;
+  std::mutex coverage_mu_;  // guards coverage_
+  std::map<std::string, prometheus::Gauge*> coverage_;  // by pid, comm, library
   std::mutex snapshot_mu_;  // guards the SnapshotCounter::last values
   AnalyzerSeries analyzer_;
   KernelSeries kernel_;

@@ -213,7 +213,9 @@ enum ta_stat {
  * apart.
  */
 #define TA_EV_TLS_DATA 5  /* struct ta_tls_event: one SSL_read/SSL_write call's plaintext */
-#define TA_EV_PROC_EXEC 6 /* struct ta_proc_exec_event: a process called execve() */
+#define TA_EV_PROC_EXEC 6 /* struct ta_proc_event: a process called execve() */
+#define TA_EV_PROC_TLS 7  /* struct ta_proc_event: a process's first hooked SSL call (a
+			   * forked worker, say, that no exec announced) */
 
 #define TA_TLS_OP_READ 0  /* SSL_read / SSL_read_ex: bytes the peer sent */
 #define TA_TLS_OP_WRITE 1 /* SSL_write / SSL_write_ex: bytes this process sent */
@@ -252,8 +254,9 @@ struct ta_tls_event {
 #endif
 };
 
-/* TA_EV_PROC_EXEC: sent on every exec so the loader can look for new TLS libraries. */
-struct ta_proc_exec_event {
+/* TA_EV_PROC_EXEC, TA_EV_PROC_TLS: tell the loader which processes to look at (new TLS
+ * libraries to hook, coverage to report). */
+struct ta_proc_event {
 	struct ta_event_header hdr;
 	__u32 tgid;
 	__u32 pad;

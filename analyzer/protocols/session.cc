@@ -9,11 +9,12 @@
 
 namespace ta::analyzer::protocols {
 
-Session::Session(const FlowKey& flow, bool in_sync, ConnectionContext& ctx)
+Session::Session(const FlowKey& flow, bool in_sync, ConnectionContext& ctx, bool count_detection)
     : flow_(flow),
       ctx_(ctx),
       inputs_{Input(*this, Direction::kClientToServer), Input(*this, Direction::kServerToClient)},
-      in_sync_(in_sync) {}
+      in_sync_(in_sync),
+      count_detection_(count_detection) {}
 
 Session::~Session() = default;
 
@@ -152,7 +153,8 @@ void Session::DetectMidStream(Direction dir, const tcp::StreamChunk& chunk) {
 
 void Session::Start(Protocol protocol, bool in_sync) {
   protocol_ = protocol;
-  AnalyzerStats& stats = ctx_.stats;
+  AnalyzerStats uncounted;  // detections of sessions that do not count them go nowhere
+  AnalyzerStats& stats = count_detection_ ? ctx_.stats : uncounted;
   switch (protocol) {
     case Protocol::kHttp1:
       ++stats.detected_http1;
@@ -223,13 +225,13 @@ void Session::CompleteSwitch(Direction dir, uint64_t ts_ns) {
 
   switch (change.protocol) {
     case http1::UpgradeProtocol::kWebSocket:
-      ++ctx_.stats.detected_websocket;
+      if (count_detection_) ++ctx_.stats.detected_websocket;
       protocol_ = Protocol::kWebSocket;
       websocket_ = std::make_unique<websocket::WebSocketConnection>(flow_, change.route,
                                                                     change.switch_ns, ctx_);
       break;
     case http1::UpgradeProtocol::kH2c:
-      ++ctx_.stats.detected_http2;
+      if (count_detection_) ++ctx_.stats.detected_http2;
       protocol_ = Protocol::kHttp2;
       http2_ = std::make_unique<http2::Http2Connection>(flow_, http2::StartMode::kUpgraded, ctx_);
       http2_->AdoptUpgradeRequest(change.method, change.target, change.request_start_ns,
@@ -254,7 +256,9 @@ void Session::Close(uint64_t end_ns) {
   }
   if (protocol_ == Protocol::kUndetermined && (!held_.empty() || !in_sync_)) {
     // Bytes arrived but never enough to decide (or no message start was found mid-stream).
-    if (!held_.empty() || mid_stream_tries_ > 0) ++ctx_.stats.detected_unknown;
+    if ((!held_.empty() || mid_stream_tries_ > 0) && count_detection_) {
+      ++ctx_.stats.detected_unknown;
+    }
   }
   held_.clear();
   if (http1_) http1_->Close();

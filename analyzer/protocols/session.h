@@ -40,7 +40,9 @@ class Session final : private http1::SwitchObserver {
   static constexpr size_t kMaxHeldServerBytes = 4096;
 
   // `in_sync`: the connection was seen from its start (its first payload bytes will arrive).
-  Session(const FlowKey& flow, bool in_sync, ConnectionContext& ctx);
+  // `count_detection` false: the protocol found is not counted in detected_* (TLS plaintext
+  // sessions, whose connections the tc path already counted as TLS).
+  Session(const FlowKey& flow, bool in_sync, ConnectionContext& ctx, bool count_detection = true);
   ~Session() override;
   Session(const Session&) = delete;
   Session& operator=(const Session&) = delete;
@@ -89,6 +91,7 @@ class Session final : private http1::SwitchObserver {
   ConnectionContext& ctx_;
   std::array<Input, 2> inputs_;
   bool in_sync_;
+  bool count_detection_;
   Protocol protocol_ = Protocol::kUndetermined;
   std::unique_ptr<http1::Http1Connection> http1_;
   std::unique_ptr<http2::Http2Connection> http2_;

@@ -14,6 +14,7 @@
 #include <list>
 #include <memory>
 #include <optional>
+#include <span>
 #include <unordered_map>
 
 #include "analyzer/analyzer.h"
@@ -40,6 +41,10 @@ class TlsSessions {
 
   size_t size() const { return lru_.size(); }
 
+  // Calls held per session before its first request start decides the role.
+  static constexpr size_t kMaxHeldCalls = 8;
+  static constexpr size_t kMaxHeldBytes = 16 * 1024;
+
  private:
   struct Entry;
   struct Key {
@@ -55,6 +60,9 @@ class TlsSessions {
   using Lru = std::list<std::unique_ptr<Entry>>;
 
   Entry* Start(const Key& key, const TlsDataEvent& ev);
+  void Assign(Entry& e, HttpRole role);
+  void Deliver(Entry& e, bool is_write, uint32_t len, std::span<const uint8_t> captured,
+               uint64_t ts_ns);
   void Finish(Lru::iterator it);
 
   protocols::ConnectionContext& ctx_;

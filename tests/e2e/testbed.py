@@ -516,9 +516,14 @@ class Nginx:
     UPSTREAM_PORT = 18999  # loopback inside the namespace: never crosses the veth
 
     def __init__(self, lab: VethLab, ports: Iterable[int] = (80, 8080), workers: int = 1,
-                 http2_ports: Iterable[int] = (), grpc_proxies: dict[int, int] | None = None):
+                 http2_ports: Iterable[int] = (), grpc_proxies: dict[int, int] | None = None,
+                 tls_ports: Iterable[int] = ()):
         self.lab = lab
         self.ports = list(ports)
+        # TLS listeners (self-signed certificate made here; ALPN h2 and http/1.1).
+        self.tls_ports = set(tls_ports)
+        if not self.tls_ports <= set(self.ports):
+            raise ValueError(f"tls_ports {sorted(self.tls_ports)} not all in {self.ports}")
         self.workers = workers
         self.http2_ports = set(http2_ports)
         if not self.http2_ports <= set(self.ports):
@@ -526,6 +531,10 @@ class Nginx:
         self.grpc_proxies = dict(grpc_proxies or {})
         self.prefix = lab.path("nginx")
         self.proc: subprocess.Popen | None = None
+
+    @property
+    def cert_path(self) -> str:
+        return os.path.join(self.prefix, "cert.pem")
 
     def _write_files(self) -> None:
         www = os.path.join(self.prefix, "www")
@@ -540,8 +549,16 @@ class Nginx:
             line = b"traffic-analyzer end-to-end test page, compressible text. "
             f.write((line * (GZIP_SOURCE_BODY // len(line) + 1))[:GZIP_SOURCE_BODY])
         listens = "\n".join(
-            f"    listen {self.lab.ns_addr}:{p}{' http2' if p in self.http2_ports else ''} "
-            "reuseport;" for p in self.ports)
+            f"    listen {self.lab.ns_addr}:{p}{' ssl' if p in self.tls_ports else ''}"
+            f"{' http2' if p in self.http2_ports else ''} reuseport;" for p in self.ports)
+        if self.tls_ports:
+            cert, key = self.cert_path, os.path.join(self.prefix, "key.pem")
+            run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
+                 "ec_paramgen_curve:prime256v1", "-nodes", "-days", "2", "-subj",
+                 "/CN=api.example.com", "-addext", "subjectAltName=DNS:api.example.com",
+                 "-keyout", key, "-out", cert], timeout=30)
+            listens += (f"\n    ssl_certificate {cert};\n    ssl_certificate_key {key};"
+                        "\n    ssl_protocols TLSv1.2 TLSv1.3;")
         tmp = os.path.join(self.prefix, "tmp")
         grpc_servers = "".join(f"""
   server {{

@@ -115,14 +115,69 @@ TEST(TlsSessionsTest, Http2OverTlsIsParsedFromThePreface) {
   EXPECT_EQ(sink.exchanges[0].scheme, "https");
 }
 
-TEST(TlsSessionsTest, SessionsJoinedMidWayAreCountedNotParsed) {
+// nginx frees each connection's SSL object and gets the same address for the next; the new
+// session's first read can come from the handshake's buffer, without a socket (unmapped).
+TEST(TlsSessionsTest, AnHttp2PrefaceInAStartedSessionStartsANewOne) {
+  Recording sink;
+  Analyzer analyzer({}, sink);
+  const std::string preface = "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
+  const std::string settings(9, '\0');  // an empty SETTINGS frame: length 0, type 4
+  std::string s = settings;
+  s[3] = 4;
+  const std::string headers = std::string("\x00\x00\x03\x01\x05\x00\x00\x00\x01", 9) + "\x82\x84\x87";
+  const std::string status = std::string("\x00\x00\x01\x01\x05\x00\x00\x00\x01", 9) + "\x88";
+  const std::string first = preface + s + headers;
+  for (uint64_t i = 0; i < 2; ++i) {
+    TlsDataEvent request = Call(kServerPid, 0xa0, false, first, 1000 + i * 1000);
+    if (i == 1) request.mapped = false;  // served from the handshake's buffer: a new session
+    analyzer.OnTlsData(request);
+    analyzer.OnTlsData(Call(kServerPid, 0xa0, true, s + status, 1500 + i * 1000));
+  }
+  ASSERT_EQ(sink.exchanges.size(), 2u);
+  EXPECT_EQ(analyzer.stats().tls_sessions, 2u);
+  EXPECT_EQ(analyzer.stats().http2.parse_errors, 0u);
+}
+
+// A session already open when the probes attached: what comes before the first request start
+// is held, then replayed once the request gives the role (the response is an orphan).
+TEST(TlsSessionsTest, SessionsJoinedMidWayStartAtTheFirstRequest) {
   Recording sink;
   Analyzer analyzer({}, sink);
   analyzer.OnTlsData(Call(kServerPid, 0xa0, true, kResponse, 1000));  // a response first
   analyzer.OnTlsData(Call(kServerPid, 0xa0, false, kRequest, 2000));
+  analyzer.OnTlsData(Call(kServerPid, 0xa0, true, kResponse, 3000));
+  ASSERT_EQ(sink.exchanges.size(), 1u);
+  EXPECT_EQ(sink.exchanges[0].request_start_ns, 2000u);
+  EXPECT_EQ(analyzer.stats().orphan_responses, 1u);
+  EXPECT_EQ(analyzer.stats().tls_sessions, 1u);
+}
+
+TEST(TlsSessionsTest, SessionsThatNeverStartARequestAreCountedNotParsed) {
+  Recording sink;
+  Analyzer analyzer({}, sink);
+  for (uint64_t i = 0; i <= tls::TlsSessions::kMaxHeldCalls; ++i) {
+    analyzer.OnTlsData(Call(kServerPid, 0xa0, i % 2 == 0, "\x01\x02 binary", 1000 + i));
+  }
+  analyzer.OnTlsData(Call(kServerPid, 0xa0, false, kRequest, 5000));  // too late: given up
   EXPECT_TRUE(sink.exchanges.empty());
   EXPECT_EQ(analyzer.stats().tls_sessions_unparsed, 1u);
-  EXPECT_EQ(analyzer.stats().tls_sessions, 1u);  // the request started a session
+  EXPECT_EQ(analyzer.stats().tls_sessions, 0u);
+}
+
+// nginx: a new session's request is read from the handshake's buffer (no socket yet); its
+// response goes out through the socket. The exchange carries the socket's addresses.
+TEST(TlsSessionsTest, ASessionWaitsForItsSocketBeforeReporting) {
+  Recording sink;
+  Analyzer analyzer({}, sink);
+  TlsDataEvent request = Call(kServerPid, 0xa0, false, kRequest, 1000);
+  request.mapped = false;
+  request.local_port = request.remote_port = 0;
+  analyzer.OnTlsData(request);
+  analyzer.OnTlsData(Call(kServerPid, 0xa0, true, kResponse, 2000));
+  ASSERT_EQ(sink.exchanges.size(), 1u);
+  EXPECT_EQ(sink.exchanges[0].flow, testing::TestFlow(40000, 8443));
+  EXPECT_EQ(sink.exchanges[0].request_start_ns, 1000u);
+  EXPECT_EQ(analyzer.stats().tls_sessions_unmapped, 0u);
 }
 
 TEST(TlsSessionsTest, IdleSessionsExpire) {

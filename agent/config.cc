@@ -141,7 +141,7 @@ class ConfigParser {
     }
     CheckKeys(root, "",
               {"connections", "interfaces", "log", "metrics", "ports", "ringbuf_size", "routes",
-               "snaplen", "snaplen_tail"});
+               "snaplen", "snaplen_tail", "tls"});
     ParseInterfaces(root["interfaces"], config);
     ParsePorts(root["ports"], config);
     ParseUint(root["snaplen"], "snaplen", ConfigLimits::kMinSnaplen, ConfigLimits::kMaxSnaplen,
@@ -151,6 +151,7 @@ class ConfigParser {
     ParseConnections(root["connections"], config);
     ParseRoutes(root["routes"], config);
     ParseMetrics(root["metrics"], config);
+    ParseTls(root["tls"], config);
     ParseLog(root["log"], config);
     return config;
   }
@@ -384,6 +385,20 @@ class ConfigParser {
     auto parsed = ParseListenAddress(text);
     if (!parsed.ok()) Fail(listen, "'metrics.listen' is '" + text + "': " + parsed.error().message);
     config.metrics.listen = std::move(text);
+  }
+
+  void ParseTls(const YAML::Node& node, Config& config) const {
+    if (!Section(node, "tls", {"enabled"})) return;
+    const YAML::Node enabled = node["enabled"];
+    if (IsAbsent(enabled)) return;
+    const std::string text = String(enabled, "tls.enabled");
+    if (text == "true") {
+      config.tls.enabled = true;
+    } else if (text == "false") {
+      config.tls.enabled = false;
+    } else {
+      Fail(enabled, "'tls.enabled' is '" + text + "', expected true or false");
+    }
   }
 
   void ParseLog(const YAML::Node& node, Config& config) const {

@@ -46,6 +46,13 @@ struct MetricsConfig {
   std::string listen = "127.0.0.1:9100";  // validated by ParseListenAddress
 };
 
+struct TlsConfig {
+  // OpenSSL uprobes (docs/tls.md). Each hooked SSL call traps into the kernel, and the syscall
+  // tracepoints they need add a little to every read/write on the node: an operator who does
+  // not want that turns it off and keeps the tc path.
+  bool enabled = true;
+};
+
 struct LogConfig {
   spdlog::level::level_enum level = spdlog::level::info;
 };
@@ -61,6 +68,7 @@ struct Config {
   ConnectionsConfig connections;
   RoutesConfig routes;
   MetricsConfig metrics;
+  TlsConfig tls;
   LogConfig log;
 
   // The analyzer's share of the settings; the bounds not exposed here keep their defaults.

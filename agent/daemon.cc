@@ -164,7 +164,9 @@ int RunDaemon(const Config& config) {
   tls_options.ports = config.ports;
   tls_options.ringbuf_size = config.ringbuf_size;
   std::unique_ptr<TlsProbes> tls;
-  if (auto opened = TlsProbes::Open(tls_options, on_tls); opened) {
+  if (!config.tls.enabled) {
+    spdlog::info("TLS uprobes off (tls.enabled: false): HTTPS is counted in tcp_* only");
+  } else if (auto opened = TlsProbes::Open(tls_options, on_tls); opened) {
     tls = std::move(*opened);
     spdlog::info("TLS uprobes: {} libssl file(s) hooked", tls->hooked_libraries());
   } else {

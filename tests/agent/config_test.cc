@@ -131,7 +131,7 @@ TEST(ConfigTest, LogLevels) {
 TEST(ConfigTest, UnknownKeysNameTheFullPath) {
   EXPECT_EQ(ErrorOf("snaplenn: 100"),
             "config:1:1: unknown key 'snaplenn' (known keys: connections, interfaces, log, "
-            "metrics, ports, ringbuf_size, routes, snaplen, snaplen_tail)");
+            "metrics, ports, ringbuf_size, routes, snaplen, snaplen_tail, tls)");
   EXPECT_EQ(ErrorOf("metrics:\n  lisen: 127.0.0.1:9100"),
             "config:2:3: unknown key 'metrics.lisen' (known keys: listen)");
   EXPECT_EQ(ErrorOf("connections:\n  max: 2048\n  idle_timeout: 5"),
@@ -351,6 +351,19 @@ TEST(ConfigTest, BadYamlSyntaxNamesTheLine) {
   EXPECT_EQ(ErrorOf(","),
             "config: invalid YAML: the parser cannot get past offset 0 (a stray ',' or other "
             "flow indicator outside [] or {}?)");
+}
+
+TEST(ConfigTest, TlsCanBeTurnedOff) {
+  auto on = ParseConfig("ports: [443]\n");
+  ASSERT_TRUE(on.ok());
+  EXPECT_TRUE(on->tls.enabled);
+  auto off = ParseConfig("tls:\n  enabled: false\n");
+  ASSERT_TRUE(off.ok()) << off.error().message;
+  EXPECT_FALSE(off->tls.enabled);
+  EXPECT_EQ(ErrorOf("tls:\n  enabled: maybe\n"),
+            "config:2:12: 'tls.enabled' is 'maybe', expected true or false");
+  EXPECT_EQ(ErrorOf("tls:\n  enable: false\n"),
+            "config:2:3: unknown key 'tls.enable' (known keys: enabled)");
 }
 
 TEST(ConfigTest, LoadConfigReportsPathAndErrno) {

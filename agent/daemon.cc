@@ -204,7 +204,7 @@ int RunDaemon(const Config& config) {
       if (auto ts = tls->Stats(); ts) metrics.UpdateTlsKernelStats(*ts);
       std::vector<Metrics::TlsCoverage> coverage;
       for (const TlsCoverageEntry& e : tls->Coverage()) {
-        coverage.push_back({e.pid, e.comm, e.library, e.hooked});
+        coverage.push_back({e.pid, e.comm, e.library, e.hooked, e.reason});
       }
       metrics.UpdateTlsCoverage(coverage);
     }

@@ -532,14 +532,14 @@ void Metrics::UpdateTlsCoverage(const std::vector<TlsCoverage>& entries) {
   std::map<std::string, prometheus::Gauge*> next;
   for (const TlsCoverage& e : entries) {
     const std::string pid = std::to_string(e.pid);
-    std::string key = pid + '\x1f' + e.comm + '\x1f' + e.library;
+    std::string key = pid + '\x1f' + e.comm + '\x1f' + e.library + '\x1f' + e.reason;
     prometheus::Gauge* gauge;
     if (auto it = coverage_.find(key); it != coverage_.end()) {
       gauge = it->second;
       coverage_.erase(it);
     } else {
       gauge = &traffic_analyzer_tls_hooked_.Add(
-          {{"pid", pid}, {"comm", e.comm}, {"library", e.library}});
+          {{"pid", pid}, {"comm", e.comm}, {"library", e.library}, {"reason", e.reason}});
     }
     gauge->Set(e.hooked ? 1 : 0);
     next.emplace(std::move(key), gauge);

@@ -192,6 +192,7 @@ class Metrics final : public analyzer::ExchangeSink {
     std::string comm;
     std::string library;
     bool hooked;
+    std::string reason;  // why not hooked, or what is partial
   };
   void UpdateTlsCoverage(const std::vector<TlsCoverage>& entries);
   // Ring buffer records DeliverRecord() could not use (RecordDecodeStats, all reasons summed).

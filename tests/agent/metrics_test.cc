@@ -85,7 +85,7 @@ TEST(MetricsTest, FamiliesAreTheDocumentedOnes) {
   hello.alpn = {"h2", "http/1.1"};
   hello.version = "1.3";
   metrics.OnTlsClientHello(hello);
-  metrics.UpdateTlsCoverage({{42, "nginx", "/usr/lib/x86_64-linux-gnu/libssl.so.3", true}});
+  metrics.UpdateTlsCoverage({{42, "nginx", "/usr/lib/x86_64-linux-gnu/libssl.so.3", true, ""}});
   metrics.OnTcpOpened(flow, 1, false);
   metrics.OnTcpEstablished({flow, 1, 2, 3});
   analyzer::TcpConnectionEnd end;

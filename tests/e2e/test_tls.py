@@ -15,6 +15,7 @@ Scenario:
 Needs root; without it the test is skipped, unless CI is set, where it fails.
 """
 
+import json
 import os
 import sys
 from collections import Counter
@@ -98,6 +99,23 @@ class TlsEndToEnd(tb.LabTestCase):
         hooked = {dict(labels).get("comm"): v for labels, v in
                   tb.series_values(self.after, "traffic_analyzer_tls_hooked").items()}
         self.assertEqual(hooked.get("nginx"), 1.0, f"coverage {hooked}" + self.context())
+
+    def test_trafficctl_tls_lists_nginx_as_hooked(self):
+        ctl = os.environ.get("TA_TRAFFICCTL", "")
+        if not ctl:
+            self.fail("TA_TRAFFICCTL is not set: point it at the trafficctl binary")
+        out = tb.run([ctl, "tls", "--metrics", self.daemon.listen, "--json"], check=False)
+        rows = json.loads(out.stdout)
+        nginx = [r for r in rows if r["comm"] == "nginx"]
+        self.assertTrue(nginx, f"trafficctl tls: {out.stdout}{out.stderr}")
+        self.assertTrue(all(r["hooked"] for r in nginx), out.stdout)
+        self.assertTrue(all("libssl" in r["library"] for r in nginx), out.stdout)
+        self.assertIn(out.returncode, (0, 3), out.stderr)  # 3: another process is not covered
+        table = tb.run([ctl, "tls", "--metrics", self.daemon.listen], check=False).stdout
+        self.assertIn("nginx", table)
+        down = tb.run([ctl, "tls", "--metrics", "127.0.0.1:1"], check=False)
+        self.assertEqual(down.returncode, 2)
+        self.assertIn("is traffic-analyzer running", down.stderr)
 
     def test_nothing_lost(self):
         lost = {k: v for k, v in tb.series_values(self.after,

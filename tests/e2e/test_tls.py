@@ -7,6 +7,8 @@ Scenario:
      node's libssl (nginx was running before it started).
   2. curl, started after the daemon (its libssl is the same file, hooked once), makes HTTP/1.1
      requests and HTTP/2 requests (ALPN h2), one connection each, with SNI api.example.com.
+     Then `openssl s_server`, also started after the daemon, on 8444 answers one curl request
+     with a response the test types into its stdin.
   3. Both ends run on this node, so each exchange is counted once in each role: nginx's as
      http_server_* with url_scheme="https", curl's as http_client_request_duration_seconds. The
      tc path sees only TLS: every connection is detected as tls and its ClientHello (SNI, ALPN)
@@ -17,6 +19,7 @@ Needs root; without it the test is skipped, unless CI is set, where it fails.
 
 import json
 import os
+import subprocess
 import sys
 from collections import Counter
 
@@ -25,6 +28,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import testbed as tb  # noqa: E402
 
 PORT = 8443
+S_SERVER_PORT = 8444  # openssl s_server (its plain mode calls SSL_read/SSL_write directly)
 SNI = "api.example.com"
 # (path, expected status, times) per protocol version; one curl process (connection) each.
 PLAN = [("/files/small.txt", 200, 3), ("/users/7", 200, 2), ("/nope", 404, 2)]
@@ -39,7 +43,7 @@ class TlsEndToEnd(tb.LabTestCase):
     @classmethod
     def lab_setup(cls):
         cls.nginx = tb.Nginx(cls.lab, [PORT], http2_ports=[PORT], tls_ports=[PORT]).start()
-        cls.daemon = tb.Daemon(cls.binary, cls.lab, [PORT]).start()
+        cls.daemon = tb.Daemon(cls.binary, cls.lab, [PORT, S_SERVER_PORT]).start()
         cls.baseline = cls.daemon.samples()
         cls.expected = Counter()
         for version, flag in VERSIONS.items():
@@ -53,9 +57,50 @@ class TlsEndToEnd(tb.LabTestCase):
                     if out != [str(status), version]:
                         raise tb.TestbedError(f"curl {flag} {path}: got {out}")
                     cls.expected[("GET", tb.template_route(path), str(status), version)] += 1
+        cls.s_server_exchange()
         cls.connections = sum(cls.expected.values())
         cls.after = tb.settle(cls.daemon, lambda s: sum(cls.server_counts(s).values()),
-                              cls.connections)
+                              cls.connections + cls.expected_s_server)
+
+    @classmethod
+    def s_server_exchange(cls):
+        """openssl s_server (started after the daemon: covered through the hooked libssl file)
+        answers one curl request with a response the test types into its stdin."""
+        key = os.path.join(cls.nginx.prefix, "key.pem")
+        log_path = cls.lab.path("s_server.log")
+        log = open(log_path, "ab")
+        server = subprocess.Popen(
+            ["ip", "netns", "exec", cls.lab.netns, "openssl", "s_server", "-accept",
+             f"{cls.lab.ns_addr}:{S_SERVER_PORT}", "-cert",
+             cls.nginx.cert_path, "-key", key],
+            stdin=subprocess.PIPE, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        log.close()
+        tb.REAPER.register("openssl s_server", lambda: tb.kill_session(server))
+        # Ready when it says ACCEPT (a probe connection would be its one client).
+        def listening() -> bool:
+            with open(log_path, "rb") as f:
+                return b"ACCEPT" in f.read()
+        if not tb.wait_until(listening, 10):
+            raise tb.TestbedError(f"s_server did not listen:\n{tb.tail(log_path)}")
+        client = subprocess.Popen(
+            ["curl", "--noproxy", "*", "-sS", "--max-time", "10", "--http1.1", "--cacert",
+             cls.nginx.cert_path, "--resolve", f"{SNI}:{S_SERVER_PORT}:{cls.lab.ns_addr}",
+             "-o", "/dev/null", "-w", "%{http_code}", f"https://{SNI}:{S_SERVER_PORT}/echo/1"],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        tb.REAPER.register("curl to s_server", lambda: client.kill())
+
+        def request_arrived() -> bool:
+            with open(log_path, "rb") as f:
+                return b"GET /echo/1" in f.read()
+        if not tb.wait_until(request_arrived, 10):
+            raise tb.TestbedError(f"s_server saw no request:\n{tb.tail(log_path)}")
+        server.stdin.write(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+        server.stdin.flush()
+        out, err = client.communicate(timeout=15)
+        if out != "200":
+            raise tb.TestbedError(f"curl to s_server: {out!r} {err}\n{tb.tail(log_path)}")
+        server.stdin.close()
+        cls.expected_s_server = 1
 
     @staticmethod
     def server_counts(samples) -> Counter:
@@ -67,6 +112,7 @@ class TlsEndToEnd(tb.LabTestCase):
     def test_server_side_exchanges_over_https(self):
         self.assertFamilyExported(self.after, "http_server_request_duration_seconds")
         want = Counter({k + ("https", str(PORT)): v for k, v in self.expected.items()})
+        want[("GET", "/echo/{id}", "200", "1.1", "https", str(S_SERVER_PORT))] += 1
         self.assertCountsEqual(self.server_counts(self.after), want,
                                "nginx's exchanges (server role)" + self.context())
 
@@ -79,15 +125,17 @@ class TlsEndToEnd(tb.LabTestCase):
         want = Counter()
         for (method, _route, status, version), n in self.expected.items():
             want[(method, status, self.lab.ns_addr, str(PORT), version, "https")] += n
+        want[("GET", "200", self.lab.ns_addr, str(S_SERVER_PORT), "1.1", "https")] += 1
         self.assertCountsEqual(got, want, "curl's exchanges (client role)" + self.context())
 
     def test_tc_path_sees_tls_and_the_client_hello(self):
         detections = tb.series_values(self.after, "traffic_analyzer_protocol_detections_total")
-        self.assertEqual(detections.get((("protocol", "tls"),), 0), self.connections)
+        tls_connections = self.connections + self.expected_s_server
+        self.assertEqual(detections.get((("protocol", "tls"),), 0), tls_connections)
         self.assertEqual(detections.get((("protocol", "http1"),), 0), 0)
         hellos = tb.labelled_sum(self.after, "tls_client_hellos_total",
                                  ["tls_server_name", "tls_alpn", "tls_protocol_version"])
-        per_version = Counter()
+        per_version = Counter({"1.1": self.expected_s_server})
         for (_m, _r, _s, version), n in self.expected.items():
             per_version[version] += n
         # curl offers h2 first with --http2, only http/1.1 with --http1.1.

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 
+#include "analyzer/protocols/bytes.h"
 #include "analyzer/protocols/http1/message_head.h"
 #include "analyzer/protocols/http2/http2_connection.h"
 
@@ -11,10 +12,6 @@ namespace {
 // Longest method we recognise at the start of a connection. Registered methods are at most 17
 // characters ("BASELINE-CONTROL", "VERSION-CONTROL", ...); WebDAV and friends fit too.
 constexpr size_t kMaxMethodLength = 24;
-
-std::string_view AsChars(std::span<const uint8_t> bytes) {
-  return {reinterpret_cast<const char*>(bytes.data()), bytes.size()};
-}
 
 // RFC 9110 §5.6.2 tchar.
 bool IsTokenChar(char c) {

@@ -151,29 +151,31 @@ void Session::DetectMidStream(Direction dir, const tcp::StreamChunk& chunk) {
   Forward(dir, chunk);
 }
 
+void Session::CountDetection(uint64_t AnalyzerStats::*counter) {
+  if (count_detection_) ++(ctx_.stats.*counter);
+}
+
 void Session::Start(Protocol protocol, bool in_sync) {
   protocol_ = protocol;
-  AnalyzerStats uncounted;  // detections of sessions that do not count them go nowhere
-  AnalyzerStats& stats = count_detection_ ? ctx_.stats : uncounted;
   switch (protocol) {
     case Protocol::kHttp1:
-      ++stats.detected_http1;
+      CountDetection(&AnalyzerStats::detected_http1);
       http1_ = std::make_unique<http1::Http1Connection>(flow_, in_sync, ctx_,
                                                       static_cast<http1::SwitchObserver*>(this));
       break;
     case Protocol::kHttp2:
-      ++stats.detected_http2;
+      CountDetection(&AnalyzerStats::detected_http2);
       http2_ = std::make_unique<http2::Http2Connection>(
           flow_, in_sync ? http2::StartMode::kPriorKnowledge : http2::StartMode::kMidStream,
           ctx_);
       aligned_ = {in_sync, in_sync};
       break;
     case Protocol::kTls:
-      ++stats.detected_tls;
+      CountDetection(&AnalyzerStats::detected_tls);
       tls_hello_done_ = !in_sync;  // joined mid-way: the hello went by before we came
       break;
     case Protocol::kUnknown:
-      ++stats.detected_unknown;
+      CountDetection(&AnalyzerStats::detected_unknown);
       break;
     case Protocol::kWebSocket:  // only through an upgrade (CompleteSwitch)
     case Protocol::kUndetermined:
@@ -225,13 +227,13 @@ void Session::CompleteSwitch(Direction dir, uint64_t ts_ns) {
 
   switch (change.protocol) {
     case http1::UpgradeProtocol::kWebSocket:
-      if (count_detection_) ++ctx_.stats.detected_websocket;
+      CountDetection(&AnalyzerStats::detected_websocket);
       protocol_ = Protocol::kWebSocket;
       websocket_ = std::make_unique<websocket::WebSocketConnection>(flow_, change.route,
                                                                     change.switch_ns, ctx_);
       break;
     case http1::UpgradeProtocol::kH2c:
-      if (count_detection_) ++ctx_.stats.detected_http2;
+      CountDetection(&AnalyzerStats::detected_http2);
       protocol_ = Protocol::kHttp2;
       http2_ = std::make_unique<http2::Http2Connection>(flow_, http2::StartMode::kUpgraded, ctx_);
       http2_->AdoptUpgradeRequest(change.method, change.target, change.request_start_ns,
@@ -256,9 +258,7 @@ void Session::Close(uint64_t end_ns) {
   }
   if (protocol_ == Protocol::kUndetermined && (!held_.empty() || !in_sync_)) {
     // Bytes arrived but never enough to decide (or no message start was found mid-stream).
-    if ((!held_.empty() || mid_stream_tries_ > 0) && count_detection_) {
-      ++ctx_.stats.detected_unknown;
-    }
+    if (!held_.empty() || mid_stream_tries_ > 0) CountDetection(&AnalyzerStats::detected_unknown);
   }
   held_.clear();
   if (http1_) http1_->Close();

@@ -80,6 +80,8 @@ class Session final : private http1::SwitchObserver {
   void DetectMidStream(Direction dir, const tcp::StreamChunk& chunk);
   // Chooses the protocol and creates its parser (HTTP/1, HTTP/2) or stops parsing (TLS, unknown).
   void Start(Protocol protocol, bool in_sync);
+  // Adds one to a detected_* counter, unless this session does not count detections.
+  void CountDetection(uint64_t AnalyzerStats::*counter);
   void Forward(Direction dir, const tcp::StreamChunk& chunk);
   void CompleteSwitch(Direction dir, uint64_t ts_ns);
   void OnProtocolSwitch(const http1::ProtocolSwitch& change) override;

@@ -77,20 +77,10 @@ TlsSessions::Entry* TlsSessions::Start(const Key& key, const TlsDataEvent& ev) {
   }
   auto entry = std::make_unique<Entry>();
   entry->key = key;
-  entry->mapped = ev.mapped;
   entry->last_ns = ev.ts_ns;
   lru_.push_front(std::move(entry));
   index_.emplace(key, lru_.begin());
-  Entry* e = lru_.front().get();
-  // Remember the socket now: the call that decides the role may be unmapped.
-  if (ev.mapped) {
-    e->flow.family = ev.family;
-    e->local_addr = ev.local_addr;
-    e->remote_addr = ev.remote_addr;
-    e->local_port = ev.local_port;
-    e->remote_port = ev.remote_port;
-  }
-  return e;
+  return lru_.front().get();
 }
 
 // The role is known: build the flow and the parser session.
@@ -157,6 +147,7 @@ void TlsSessions::OnData(const TlsDataEvent& ev) {
   }
   if (!entry) entry = Start(key, ev);
   if (ev.ts_ns > entry->last_ns) entry->last_ns = ev.ts_ns;
+  // Remember the first socket seen: the call that decides the role may be unmapped.
   if (!entry->mapped && ev.mapped) {
     entry->mapped = true;
     entry->flow.family = ev.family;

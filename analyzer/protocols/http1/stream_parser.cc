@@ -2,14 +2,9 @@
 
 #include <algorithm>
 
+#include "analyzer/protocols/bytes.h"
+
 namespace ta::analyzer::protocols::http1 {
-namespace {
-
-std::string_view AsChars(std::span<const uint8_t> bytes) {
-  return {reinterpret_cast<const char*>(bytes.data()), bytes.size()};
-}
-
-}  // namespace
 
 StreamParser::StreamParser(Direction dir, bool in_sync, const AnalyzerConfig& config,
                            AnalyzerStats& stats, MessageObserver& observer)

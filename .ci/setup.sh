@@ -12,7 +12,7 @@ BUILD_PKGS=(
 )
 TEST_PKGS=(
   iproute2 procps nginx curl wrk tshark python3 nghttp2-client openssl
-  python3-grpcio python3-websockets python3-h2
+  python3-grpcio python3-websockets python3-h2 prometheus-alertmanager rsyslog
 )
 
 if [[ $(id -u) -ne 0 ]]; then

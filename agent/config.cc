@@ -9,6 +9,7 @@
 #include <bit>
 #include <cerrno>
 #include <charconv>
+#include <cmath>
 #include <cstring>
 #include <initializer_list>
 #include <map>
@@ -140,8 +141,8 @@ class ConfigParser {
       Fail(root, "expected a map of settings at the top level, got " + Describe(root));
     }
     CheckKeys(root, "",
-              {"connections", "interfaces", "log", "metrics", "ports", "ringbuf_size", "routes",
-               "snaplen", "snaplen_tail", "tls"});
+              {"alerts", "anomaly", "connections", "interfaces", "log", "metrics", "ports",
+               "ringbuf_size", "routes", "snaplen", "snaplen_tail", "state_dir", "tls"});
     ParseInterfaces(root["interfaces"], config);
     ParsePorts(root["ports"], config);
     ParseUint(root["snaplen"], "snaplen", ConfigLimits::kMinSnaplen, ConfigLimits::kMaxSnaplen,
@@ -153,6 +154,9 @@ class ConfigParser {
     ParseMetrics(root["metrics"], config);
     ParseTls(root["tls"], config);
     ParseLog(root["log"], config);
+    ParseStateDir(root["state_dir"], config);
+    ParseAnomaly(root["anomaly"], config);
+    ParseAlerts(root["alerts"], config);
     return config;
   }
 
@@ -389,15 +393,278 @@ class ConfigParser {
 
   void ParseTls(const YAML::Node& node, Config& config) const {
     if (!Section(node, "tls", {"enabled"})) return;
-    const YAML::Node enabled = node["enabled"];
-    if (IsAbsent(enabled)) return;
-    const std::string text = String(enabled, "tls.enabled");
+    ParseBool(node["enabled"], "tls.enabled", config.tls.enabled);
+  }
+
+  void ParseBool(const YAML::Node& node, const std::string& path, bool& out) const {
+    if (IsAbsent(node)) return;
+    const std::string text = String(node, path);
     if (text == "true") {
-      config.tls.enabled = true;
+      out = true;
     } else if (text == "false") {
-      config.tls.enabled = false;
+      out = false;
     } else {
-      Fail(enabled, "'tls.enabled' is '" + text + "', expected true or false");
+      Fail(node, "'" + path + "' is '" + text + "', expected true or false");
+    }
+  }
+
+  // A decimal number in [min, max] (no NaN or infinity).
+  void ParseNumber(const YAML::Node& node, const std::string& path, double min, double max,
+                   double& out) const {
+    if (IsAbsent(node)) return;
+    if (!node.IsScalar() || IsQuoted(node)) {
+      Fail(node, "'" + path + "' must be a number, got " + Describe(node));
+    }
+    const std::string& text = node.Scalar();
+    double value = 0.0;
+    auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
+    if (text.empty() || ec != std::errc() || end != text.data() + text.size() ||
+        !std::isfinite(value)) {
+      Fail(node, "'" + path + "' must be a number, got " + Describe(node));
+    }
+    if (value < min || value > max) {
+      Fail(node, "'" + path + "' is " + text + ", out of range " + FormatNumber(min) + ".." +
+                     FormatNumber(max));
+    }
+    out = value;
+  }
+
+  // A duration in whole seconds, stored in nanoseconds.
+  void ParseSeconds(const YAML::Node& node, const std::string& path, uint64_t min_s,
+                    uint64_t max_s, uint64_t& out_ns) const {
+    if (IsAbsent(node)) return;
+    out_ns = Integer(node, path, min_s, max_s) * 1'000'000'000ULL;
+  }
+
+  static std::string FormatNumber(double v) {
+    std::ostringstream out;
+    out << v;
+    return out.str();
+  }
+
+  // Milliseconds in [min, max] into a std::chrono::milliseconds.
+  void ParseMillis(const YAML::Node& node, const std::string& path, uint64_t min, uint64_t max,
+                   std::chrono::milliseconds& out) const {
+    if (IsAbsent(node)) return;
+    out = std::chrono::milliseconds(Integer(node, path, min, max));
+  }
+
+  // alerts: the keys and limits documented in docs/alerts.md.
+  void ParseAlerts(const YAML::Node& node, Config& config) const {
+    if (!Section(node, "alerts",
+                 {"alertmanager", "initial_backoff_ms", "jsonl", "max_attempts", "max_backoff_ms",
+                  "queue_capacity", "stop_deadline_ms", "syslog"})) {
+      return;
+    }
+    AlertsConfig& a = config.alerts;
+    auto& d = a.dispatcher;
+    ParseUint(node["queue_capacity"], "alerts.queue_capacity", 1, 1'000'000, d.queue_capacity);
+    ParseUint(node["max_attempts"], "alerts.max_attempts", 1, 10, d.max_attempts);
+    ParseMillis(node["initial_backoff_ms"], "alerts.initial_backoff_ms", 1, 60000,
+                d.initial_backoff);
+    ParseMillis(node["max_backoff_ms"], "alerts.max_backoff_ms", 1, 60000, d.max_backoff);
+    if (d.max_backoff < d.initial_backoff) {
+      Fail(node, "'alerts.max_backoff_ms' (" + std::to_string(d.max_backoff.count()) +
+                     ") is below 'alerts.initial_backoff_ms' (" +
+                     std::to_string(d.initial_backoff.count()) + "); raise it");
+    }
+    ParseMillis(node["stop_deadline_ms"], "alerts.stop_deadline_ms", 0, 60000, d.stop_deadline);
+
+    if (const YAML::Node n = node["jsonl"]; Section(n, "alerts.jsonl", {"enabled", "path"})) {
+      ParseBool(n["enabled"], "alerts.jsonl.enabled", a.json_log.enabled);
+      if (const YAML::Node path = n["path"]; !IsAbsent(path)) {
+        a.json_log.path = String(path, "alerts.jsonl.path");
+        if (a.json_log.path.empty() || a.json_log.path.front() != '/') {
+          Fail(path, "'alerts.jsonl.path' is '" + a.json_log.path +
+                         "'; give an absolute file path such as "
+                         "/var/log/traffic-analyzer/anomalies.jsonl");
+        }
+      }
+    }
+    if (const YAML::Node n = node["alertmanager"];
+        Section(n, "alerts.alertmanager",
+                {"connect_timeout_ms", "enabled", "generator_url", "instance", "max_active",
+                 "resend_interval_seconds", "timeout_ms", "urls"})) {
+      auto& am = a.alertmanager;
+      ParseBool(n["enabled"], "alerts.alertmanager.enabled", am.enabled);
+      if (const YAML::Node urls = n["urls"]; !IsAbsent(urls)) {
+        RequireList(urls, "alerts.alertmanager.urls");
+        for (size_t i = 0; i < urls.size(); ++i) {
+          const std::string path = IndexPath("alerts.alertmanager.urls", i);
+          std::string url = String(urls[i], path);
+          if (auto parsed = alerts::ParseHttpUrl(url); !parsed) {
+            Fail(urls[i], "'" + path + "' is '" + url + "': " + parsed.error().message);
+          }
+          am.urls.push_back(std::move(url));
+        }
+      }
+      uint64_t resend = static_cast<uint64_t>(am.resend_interval.count());
+      ParseUint(n["resend_interval_seconds"], "alerts.alertmanager.resend_interval_seconds", 1,
+                3600, resend);
+      am.resend_interval = std::chrono::seconds(resend);
+      if (const YAML::Node v = n["instance"]; !IsAbsent(v)) {
+        am.instance = String(v, "alerts.alertmanager.instance");
+      }
+      if (const YAML::Node v = n["generator_url"]; !IsAbsent(v)) {
+        am.generator_url = String(v, "alerts.alertmanager.generator_url");
+      }
+      ParseMillis(n["connect_timeout_ms"], "alerts.alertmanager.connect_timeout_ms", 100, 60000,
+                  am.timeouts.connect);
+      ParseMillis(n["timeout_ms"], "alerts.alertmanager.timeout_ms", 100, 60000,
+                  am.timeouts.exchange);
+      ParseUint(n["max_active"], "alerts.alertmanager.max_active", 1, 1'000'000, am.max_active);
+      if (am.enabled && am.urls.empty()) {
+        Fail(n, "'alerts.alertmanager' is enabled but 'urls' is empty; list at least one, e.g. "
+                "urls: [\"http://127.0.0.1:9093\"]");
+      }
+    }
+    if (const YAML::Node n = node["syslog"];
+        Section(n, "alerts.syslog",
+                {"address", "enabled", "facility", "hostname", "max_message_bytes", "timeout_ms",
+                 "transport"})) {
+      auto& sl = a.syslog;
+      ParseBool(n["enabled"], "alerts.syslog.enabled", sl.enabled);
+      if (const YAML::Node v = n["address"]; !IsAbsent(v)) {
+        sl.address = String(v, "alerts.syslog.address");
+        if (auto parsed = alerts::ParseHostPort(sl.address); !parsed) {
+          Fail(v, "'alerts.syslog.address' is '" + sl.address + "': " + parsed.error().message);
+        }
+      }
+      if (const YAML::Node v = n["transport"]; !IsAbsent(v)) {
+        const std::string t = String(v, "alerts.syslog.transport");
+        if (t == "udp") {
+          sl.transport = alerts::SyslogTransport::kUdp;
+        } else if (t == "tcp") {
+          sl.transport = alerts::SyslogTransport::kTcp;
+        } else {
+          Fail(v, "'alerts.syslog.transport' is '" + t + "', expected udp or tcp");
+        }
+      }
+      if (const YAML::Node v = n["facility"]; !IsAbsent(v)) {
+        const std::string f = String(v, "alerts.syslog.facility");
+        auto parsed = alerts::ParseSyslogFacility(f);
+        if (!parsed) Fail(v, "'alerts.syslog.facility' is '" + f + "': " + parsed.error().message);
+        sl.facility = *parsed;
+      }
+      ParseUint(n["max_message_bytes"], "alerts.syslog.max_message_bytes", 480, 65507,
+                sl.max_message_bytes);
+      if (const YAML::Node v = n["hostname"]; !IsAbsent(v)) {
+        sl.hostname = String(v, "alerts.syslog.hostname");
+      }
+      ParseMillis(n["timeout_ms"], "alerts.syslog.timeout_ms", 100, 60000, sl.timeout);
+    }
+  }
+
+  void ParseStateDir(const YAML::Node& node, Config& config) const {
+    if (IsAbsent(node)) return;
+    std::string dir = String(node, "state_dir");
+    if (dir.empty() || dir.front() != '/') {
+      Fail(node, "'state_dir' is '" + dir + "'; give an absolute directory path such as "
+                                            "/var/lib/traffic-analyzer");
+    }
+    config.state_dir = std::move(dir);
+  }
+
+  void ParseAnomaly(const YAML::Node& node, Config& config) const {
+    if (!Section(node, "anomaly",
+                 {"bola", "enabled", "error_budget", "exfiltration", "flood", "latency",
+                  "max_keys", "resolve_after_windows", "save_interval_seconds", "slow_rate",
+                  "window_seconds"})) {
+      return;
+    }
+    AnomalyConfig& a = config.anomaly;
+    auto& e = a.engine;
+    ParseBool(node["enabled"], "anomaly.enabled", a.enabled);
+    ParseUint(node["save_interval_seconds"], "anomaly.save_interval_seconds", 10, 86400,
+              a.save_interval_seconds);
+    ParseSeconds(node["window_seconds"], "anomaly.window_seconds", 1, 300, e.window_ns);
+    ParseUint(node["resolve_after_windows"], "anomaly.resolve_after_windows", 1, 1000,
+              e.resolve_after_windows);
+    ParseUint(node["max_keys"], "anomaly.max_keys", 10, 100000, e.max_keys);
+
+    if (const YAML::Node n = node["flood"];
+        Section(n, "anomaly.flood",
+                {"diurnal_min_history_hours", "enabled", "half_life_seconds", "min_rate",
+                 "min_windows", "noise_floor", "z_threshold"})) {
+      auto& f = e.flood;
+      ParseBool(n["enabled"], "anomaly.flood.enabled", f.enabled);
+      ParseNumber(n["z_threshold"], "anomaly.flood.z_threshold", 1, 100, f.z_threshold);
+      ParseNumber(n["min_rate"], "anomaly.flood.min_rate", 0, 1e9, f.min_rate);
+      ParseNumber(n["noise_floor"], "anomaly.flood.noise_floor", 0, 10, f.noise_floor);
+      ParseSeconds(n["half_life_seconds"], "anomaly.flood.half_life_seconds", 10, 7 * 86400,
+                   f.half_life_ns);
+      ParseUint(n["min_windows"], "anomaly.flood.min_windows", 1, 100000, f.min_windows);
+      uint64_t hours = f.diurnal_min_history_ns / 3'600'000'000'000ULL;
+      ParseUint(n["diurnal_min_history_hours"], "anomaly.flood.diurnal_min_history_hours", 24,
+                24 * 28, hours);
+      f.diurnal_min_history_ns = hours * 3'600'000'000'000ULL;
+    }
+    if (const YAML::Node n = node["error_budget"];
+        Section(n, "anomaly.error_budget",
+                {"enabled", "max_ratio", "min_errors", "min_requests", "slo", "window_minutes"})) {
+      auto& b = e.error_budget;
+      ParseBool(n["enabled"], "anomaly.error_budget.enabled", b.enabled);
+      ParseNumber(n["max_ratio"], "anomaly.error_budget.max_ratio", 0.0001, 1, b.max_ratio);
+      ParseUint(n["window_minutes"], "anomaly.error_budget.window_minutes", 1, 60,
+                b.window_minutes);
+      ParseUint(n["min_requests"], "anomaly.error_budget.min_requests", 1, 1'000'000'000,
+                b.min_requests);
+      ParseUint(n["min_errors"], "anomaly.error_budget.min_errors", 1, 1'000'000'000,
+                b.min_errors);
+      ParseNumber(n["slo"], "anomaly.error_budget.slo", 0.5, 0.99999, b.burn.slo);
+    }
+    if (const YAML::Node n = node["latency"];
+        Section(n, "anomaly.latency",
+                {"enabled", "half_life_seconds", "min_ratio", "min_samples", "min_seconds",
+                 "min_windows", "quantile", "z_threshold"})) {
+      auto& l = e.latency;
+      ParseBool(n["enabled"], "anomaly.latency.enabled", l.enabled);
+      ParseNumber(n["quantile"], "anomaly.latency.quantile", 0.5, 0.9999, l.quantile);
+      ParseNumber(n["z_threshold"], "anomaly.latency.z_threshold", 1, 100, l.z_threshold);
+      ParseNumber(n["min_ratio"], "anomaly.latency.min_ratio", 1, 1000, l.min_ratio);
+      ParseNumber(n["min_seconds"], "anomaly.latency.min_seconds", 0, 3600, l.min_seconds);
+      ParseUint(n["min_samples"], "anomaly.latency.min_samples", 10, 1'000'000, l.min_samples);
+      ParseUint(n["min_windows"], "anomaly.latency.min_windows", 1, 100000, l.min_windows);
+      ParseSeconds(n["half_life_seconds"], "anomaly.latency.half_life_seconds", 10, 7 * 86400,
+                   l.half_life_ns);
+    }
+    if (const YAML::Node n = node["exfiltration"];
+        Section(n, "anomaly.exfiltration",
+                {"enabled", "entropy_bits", "min_bytes", "min_sample_bytes", "size_jump"})) {
+      auto& x = e.exfiltration;
+      ParseBool(n["enabled"], "anomaly.exfiltration.enabled", x.enabled);
+      ParseNumber(n["entropy_bits"], "anomaly.exfiltration.entropy_bits", 6, 8, x.entropy_bits);
+      ParseUint(n["min_sample_bytes"], "anomaly.exfiltration.min_sample_bytes", 1024, 65536,
+                x.min_sample_bytes);
+      ParseNumber(n["size_jump"], "anomaly.exfiltration.size_jump", 1, 1000, x.size_jump);
+      ParseUint(n["min_bytes"], "anomaly.exfiltration.min_bytes", 1024, uint64_t{1} << 40,
+                x.min_bytes);
+    }
+    if (const YAML::Node n = node["slow_rate"];
+        Section(n, "anomaly.slow_rate",
+                {"enabled", "max_bytes_per_second", "max_slow_connections", "min_age_seconds"})) {
+      auto& r = e.slow_rate;
+      ParseBool(n["enabled"], "anomaly.slow_rate.enabled", r.enabled);
+      ParseSeconds(n["min_age_seconds"], "anomaly.slow_rate.min_age_seconds", 1, 3600,
+                   r.min_age_ns);
+      ParseNumber(n["max_bytes_per_second"], "anomaly.slow_rate.max_bytes_per_second", 0, 1e9,
+                  r.max_bytes_per_second);
+      ParseUint(n["max_slow_connections"], "anomaly.slow_rate.max_slow_connections", 1,
+                1'000'000, r.max_slow_connections);
+    }
+    if (const YAML::Node n = node["bola"];
+        Section(n, "anomaly.bola",
+                {"enabled", "max_distinct_objects", "min_denied_ratio", "min_sequential_ratio",
+                 "window_seconds"})) {
+      auto& b = e.bola;
+      ParseBool(n["enabled"], "anomaly.bola.enabled", b.enabled);
+      ParseUint(n["max_distinct_objects"], "anomaly.bola.max_distinct_objects", 2, 10'000'000,
+                b.max_distinct_objects);
+      ParseSeconds(n["window_seconds"], "anomaly.bola.window_seconds", 5, 3600, b.window_ns);
+      ParseNumber(n["min_denied_ratio"], "anomaly.bola.min_denied_ratio", 0, 1,
+                  b.min_denied_ratio);
+      ParseNumber(n["min_sequential_ratio"], "anomaly.bola.min_sequential_ratio", 0, 1,
+                  b.min_sequential_ratio);
     }
   }
 

@@ -12,8 +12,13 @@
 
 #include <spdlog/common.h>
 
+#include "agent/alerts/alertmanager.h"
+#include "agent/alerts/dispatcher.h"
+#include "agent/alerts/json_lines.h"
+#include "agent/alerts/syslog.h"
 #include "agent/result.h"
 #include "analyzer/analyzer.h"
+#include "analyzer/anomaly/config.h"
 
 namespace ta::agent {
 
@@ -53,6 +58,23 @@ struct TlsConfig {
   bool enabled = true;
 };
 
+// The anomaly engine (docs/detection.md); every threshold of every detector is a key under
+// `anomaly.<detector>`, with the defaults of analyzer/anomaly/config.h.
+struct AnomalyConfig {
+  bool enabled = true;
+  // How often learned baselines are written to state_dir (and at shutdown).
+  uint32_t save_interval_seconds = 300;
+  analyzer::anomaly::AnomalyEngineConfig engine;
+};
+
+// Where anomaly records go besides /metrics (docs/alerts.md). Each sink is off unless enabled.
+struct AlertsConfig {
+  alerts::DispatcherConfig dispatcher;  // alerts.queue_size, alerts.max_attempts
+  alerts::JsonLinesConfig json_log;
+  alerts::AlertmanagerConfig alertmanager;
+  alerts::SyslogConfig syslog;
+};
+
 struct LogConfig {
   spdlog::level::level_enum level = spdlog::level::info;
 };
@@ -70,6 +92,11 @@ struct Config {
   MetricsConfig metrics;
   TlsConfig tls;
   LogConfig log;
+  // Where the daemon keeps state that must survive a restart (anomaly baselines). Created at
+  // start-up if missing (mode 0750); refused if world-writable.
+  std::string state_dir = "/var/lib/traffic-analyzer";
+  AnomalyConfig anomaly;
+  AlertsConfig alerts;
 
   // The analyzer's share of the settings; the bounds not exposed here keep their defaults.
   analyzer::AnalyzerConfig ToAnalyzerConfig() const;

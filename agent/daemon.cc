@@ -11,6 +11,7 @@
 #include <fmt/ranges.h>
 #include <spdlog/spdlog.h>
 
+#include "agent/anomaly_service.h"
 #include "agent/bpf_events.h"
 #include "agent/interfaces.h"
 #include "agent/metrics.h"
@@ -23,8 +24,10 @@ namespace ta::agent {
 namespace {
 
 std::atomic<bool> g_stop{false};
+std::atomic<bool> g_reopen{false};
 
 void OnSignal(int) { g_stop.store(true); }
+void OnHangup(int) { g_reopen.store(true); }
 
 // No SA_RESTART: a signal interrupts epoll_wait inside ring_buffer__poll with EINTR, so
 // shutdown does not wait for the poll timeout.
@@ -34,6 +37,9 @@ void InstallSignalHandlers() {
   sigemptyset(&sa.sa_mask);
   sigaction(SIGINT, &sa, nullptr);
   sigaction(SIGTERM, &sa, nullptr);
+  // SIGHUP (logrotate's postrotate): reopen the anomaly log file.
+  sa.sa_handler = OnHangup;
+  sigaction(SIGHUP, &sa, nullptr);
   signal(SIGPIPE, SIG_IGN);
 }
 
@@ -85,6 +91,39 @@ class DropReporter {
   uint64_t reported_conn_failed_ = 0;
 };
 
+// The analyzer reports to the metrics; HTTP exchanges also go to the anomaly engine.
+class ExchangeTee final : public analyzer::ExchangeSink {
+ public:
+  explicit ExchangeTee(Metrics& metrics) : metrics_(metrics) {}
+  void SetAnomalies(AnomalyService* anomalies) { anomalies_ = anomalies; }
+
+  void OnHttpExchange(const analyzer::HttpExchange& e) override {
+    metrics_.OnHttpExchange(e);
+    if (anomalies_ != nullptr) anomalies_->OnHttpExchange(e);
+  }
+  void OnGrpcCall(const analyzer::GrpcCall& c) override { metrics_.OnGrpcCall(c); }
+  void OnWebSocketMessage(const analyzer::WebSocketMessage& m) override {
+    metrics_.OnWebSocketMessage(m);
+  }
+  void OnWebSocketSession(const analyzer::WebSocketSession& s) override {
+    metrics_.OnWebSocketSession(s);
+  }
+  void OnTlsClientHello(const analyzer::TlsClientHello& h) override {
+    metrics_.OnTlsClientHello(h);
+  }
+  void OnTcpOpened(const analyzer::FlowKey& f, uint64_t ts, bool mid) override {
+    metrics_.OnTcpOpened(f, ts, mid);
+  }
+  void OnTcpEstablished(const analyzer::ConnEstablishedEvent& ev) override {
+    metrics_.OnTcpEstablished(ev);
+  }
+  void OnTcpEnded(const analyzer::TcpConnectionEnd& end) override { metrics_.OnTcpEnded(end); }
+
+ private:
+  Metrics& metrics_;
+  AnomalyService* anomalies_ = nullptr;
+};
+
 }  // namespace
 
 int RunDaemon(const Config& config) {
@@ -121,7 +160,20 @@ int RunDaemon(const Config& config) {
   }
 
   Metrics metrics;
-  analyzer::Analyzer analyzer(config.ToAnalyzerConfig(), metrics);
+  ExchangeTee tee(metrics);
+  analyzer::Analyzer analyzer(config.ToAnalyzerConfig(), tee);
+  std::unique_ptr<AnomalyService> anomalies;
+  if (config.anomaly.enabled) {
+    auto started = AnomalyService::Start(config, metrics);
+    if (!started) {
+      spdlog::critical("cannot start: {}", started.error().ToString());
+      return 1;
+    }
+    anomalies = std::move(*started);
+    tee.SetAnomalies(anomalies.get());
+  } else {
+    spdlog::info("anomaly engine off (anomaly.enabled: false)");
+  }
   PollContext poll_ctx{&analyzer, {}};
   ring_buffer* rb = ring_buffer__new((*capture)->ringbuf_fd(), OnRecord, &poll_ctx, nullptr);
   if (rb == nullptr) {
@@ -191,7 +243,9 @@ int RunDaemon(const Config& config) {
   auto next_tls_rescan = next_housekeeping + kTlsRescanInterval;
   int exit_code = 0;
   auto housekeeping = [&] {
-    analyzer.AdvanceTime(MonotonicNs());
+    const uint64_t now_ns = MonotonicNs();
+    analyzer.AdvanceTime(now_ns);
+    if (anomalies) anomalies->Housekeeping(now_ns, analyzer);
     metrics.UpdateAnalyzerStats(analyzer.stats());
     metrics.UpdateDecodeStats(poll_ctx.decode_stats.truncated + poll_ctx.decode_stats.unknown_kind);
     if (auto ks = (*capture)->ReadStats(); ks) {
@@ -228,6 +282,7 @@ int RunDaemon(const Config& config) {
       tls->Rescan();
       next_tls_rescan = now + kTlsRescanInterval;
     }
+    if (g_reopen.exchange(false) && anomalies) anomalies->ReopenLogs();
     if (now >= next_housekeeping) {
       housekeeping();
       next_housekeeping = now + std::chrono::seconds(1);
@@ -240,6 +295,7 @@ int RunDaemon(const Config& config) {
   ring_buffer__consume(rb);
   if (tls) tls->Poll(0);
   housekeeping();
+  if (anomalies) anomalies->Stop();
   return exit_code;
 }
 

@@ -78,6 +78,30 @@ Metrics::Metrics()
           TA_METRICS_INIT_COUNTER, TA_METRICS_INIT_GAUGE, TA_METRICS_INIT_HISTOGRAM) {
   traffic_analyzer_build_info_.Add({{"version", std::string(BuildVersion())}}).Set(1);
 
+  for (size_t i = 0; i < analyzer::anomaly::kDetectorKinds; ++i) {
+    const std::string detector(
+        analyzer::anomaly::DetectorName(static_cast<analyzer::anomaly::DetectorKind>(i)));
+    AnomalySeries& series = anomaly_[i];
+    for (auto severity : {analyzer::anomaly::Severity::kWarning,
+                          analyzer::anomaly::Severity::kCritical}) {
+      series.fired[static_cast<size_t>(severity)] = &traffic_analyzer_anomalies_total_.Add(
+          {{"detector", detector},
+           {"severity", std::string(analyzer::anomaly::SeverityName(severity))}});
+    }
+    series.active = &traffic_analyzer_anomalies_active_.Add({{"detector", detector}});
+    series.learned =
+        &traffic_analyzer_anomaly_baseline_learned_ratio_.Add({{"detector", detector}});
+    series.score = &traffic_analyzer_anomaly_score_ratio_.Add({{"detector", detector}});
+  }
+  anomaly_late_ = SnapshotCounter{&traffic_analyzer_anomaly_late_events_total_.Add({})};
+  // The sinks the agent has (agent/alerts/), exported from the start whether enabled or not.
+  for (const char* sink : {"jsonl", "alertmanager", "syslog"}) {
+    alert_sinks_.emplace(sink, AlertSeries(sink));
+  }
+  for (const char* result : {"saved", "save_failed", "restored", "set_aside"}) {
+    traffic_analyzer_state_snapshots_total_.Add({{"result", result}});
+  }
+
   auto received = [this](const char* kind) {
     return SnapshotCounter{&traffic_analyzer_events_received_total_.Add({{"kind", kind}})};
   };
@@ -547,6 +571,47 @@ void Metrics::UpdateTlsCoverage(const std::vector<TlsCoverage>& entries) {
   // Processes that are gone leave the exposition.
   for (auto& [key, gauge] : coverage_) traffic_analyzer_tls_hooked_.Remove(gauge);
   coverage_ = std::move(next);
+}
+
+void Metrics::CountAnomaly(const analyzer::anomaly::Anomaly& anomaly) {
+  if (anomaly.state != analyzer::anomaly::AnomalyState::kFiring) return;
+  const auto detector = static_cast<size_t>(anomaly.detector);
+  if (detector >= anomaly_.size()) return;
+  anomaly_[detector].fired[static_cast<size_t>(anomaly.severity)]->Increment();
+}
+
+void Metrics::UpdateAnomalyStatus(const analyzer::anomaly::EngineStatus& status) {
+  for (const analyzer::anomaly::DetectorStatus& d : status.detectors) {
+    const auto i = static_cast<size_t>(d.kind);
+    if (i >= anomaly_.size()) continue;
+    anomaly_[i].active->Set(static_cast<double>(d.active));
+    anomaly_[i].learned->Set(d.enabled ? d.learned_fraction : 0.0);
+    anomaly_[i].score->Set(d.max_score);
+  }
+  std::lock_guard lock(snapshot_mu_);
+  anomaly_late_.Update(status.late_events);
+}
+
+void Metrics::UpdateAlertSinks(const std::vector<AlertSinkCounts>& sinks) {
+  std::lock_guard lock(alert_mu_);
+  for (const AlertSinkCounts& s : sinks) {
+    auto it = alert_sinks_.find(s.sink);
+    if (it == alert_sinks_.end()) it = alert_sinks_.emplace(s.sink, AlertSeries(s.sink)).first;
+    it->second[0].Update(s.sent);
+    it->second[1].Update(s.failed);
+    it->second[2].Update(s.dropped);
+  }
+}
+
+std::array<Metrics::SnapshotCounter, 3> Metrics::AlertSeries(const std::string& sink) {
+  const prometheus::Labels labels{{"sink", sink}};
+  return {SnapshotCounter{&traffic_analyzer_alerts_sent_total_.Add(labels)},
+          SnapshotCounter{&traffic_analyzer_alerts_failed_total_.Add(labels)},
+          SnapshotCounter{&traffic_analyzer_alerts_dropped_total_.Add(labels)}};
+}
+
+void Metrics::CountSnapshot(std::string_view result) {
+  traffic_analyzer_state_snapshots_total_.Add({{"result", std::string(result)}}).Increment();
 }
 
 void Metrics::UpdateDecodeStats(uint64_t invalid_records) {

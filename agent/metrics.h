@@ -26,6 +26,8 @@
 
 #include "agent/result.h"
 #include "analyzer/analyzer.h"
+#include "analyzer/anomaly/anomaly.h"
+#include "analyzer/anomaly/engine.h"
 #include "analyzer/http_exchange.h"
 #include "ta_abi.h"
 
@@ -67,6 +69,22 @@ namespace ta::agent {
   COUNTER(tls_client_hellos_total,                                                                \
           "TLS ClientHellos seen on the tc path, by requested server name (SNI), highest "        \
           "offered version and first offered ALPN protocol.")                                     \
+  COUNTER(traffic_analyzer_alerts_dropped_total,                                                  \
+          "Anomaly records an alert sink never got because its queue was full (the sink is "      \
+          "slow or down), by sink.")                                                              \
+  COUNTER(traffic_analyzer_alerts_failed_total,                                                   \
+          "Anomaly records an alert sink gave up on after its retries, by sink.")                 \
+  COUNTER(traffic_analyzer_alerts_sent_total, "Anomaly records delivered, by sink.")              \
+  GAUGE(traffic_analyzer_anomalies_active, "Anomalies currently firing, by detector.")            \
+  COUNTER(traffic_analyzer_anomalies_total, "Anomalies fired, by detector and severity.")         \
+  GAUGE(traffic_analyzer_anomaly_baseline_learned_ratio,                                          \
+        "Warm-up of each detector's baselines, 0 to 1 (1 = every baseline has its history).")    \
+  COUNTER(traffic_analyzer_anomaly_late_events_total,                                             \
+          "Exchanges that reached the anomaly engine after their window closed: counted in the "  \
+          "open window within the allowed lateness, not scored beyond it.")                       \
+  GAUGE(traffic_analyzer_anomaly_score_ratio,                                                     \
+        "Highest score / threshold of each detector in the last closed window (1 = at the "      \
+        "threshold).")                                                                            \
   GAUGE(traffic_analyzer_build_info, "Always 1; the version label says which build is running.")  \
   COUNTER(traffic_analyzer_connections_evicted_total,                                             \
           "Connections the analyzer stopped tracking before they closed, by reason.")             \
@@ -114,6 +132,9 @@ namespace ta::agent {
           "upgrades counts for both).")                                                           \
   COUNTER(traffic_analyzer_records_invalid_total,                                                 \
           "Ring buffer records the daemon could not decode (a kernel/daemon ABI mismatch).")      \
+  COUNTER(traffic_analyzer_state_snapshots_total,                                                 \
+          "Anomaly state snapshots, by result: saved, save_failed, restored, set_aside (corrupt, " \
+          "foreign or of another schema: moved away and reported).")                              \
   COUNTER(traffic_analyzer_tls_client_hellos_unparsed_total,                                       \
           "TLS connections whose ClientHello could not be read, by reason: invalid (malformed) "  \
           "or incomplete (part of it not captured, or the connection ended inside it).")          \
@@ -197,6 +218,20 @@ class Metrics final : public analyzer::ExchangeSink {
   void UpdateTlsCoverage(const std::vector<TlsCoverage>& entries);
   // Ring buffer records DeliverRecord() could not use (RecordDecodeStats, all reasons summed).
   void UpdateDecodeStats(uint64_t invalid_records);
+
+  // Anomalies: each firing record counts once; the status gauges come from the engine after
+  // each tick.
+  void CountAnomaly(const analyzer::anomaly::Anomaly& anomaly);
+  void UpdateAnomalyStatus(const analyzer::anomaly::EngineStatus& status);
+  struct AlertSinkCounts {
+    std::string sink;
+    uint64_t sent = 0;
+    uint64_t failed = 0;
+    uint64_t dropped = 0;
+  };
+  void UpdateAlertSinks(const std::vector<AlertSinkCounts>& sinks);
+  // result: "saved", "save_failed", "restored", "set_aside".
+  void CountSnapshot(std::string_view result);
 
   std::shared_ptr<prometheus::Registry> registry() const { return registry_; }
   // The Prometheus text exposition format (0.0.4) of everything registered.
@@ -282,6 +317,17 @@ class Metrics final : public analyzer::ExchangeSink {
   AnalyzerSeries analyzer_;
   KernelSeries kernel_;
   SnapshotCounter invalid_records_;
+  struct AnomalySeries {
+    std::array<prometheus::Counter*, 2> fired{};  // by Severity
+    prometheus::Gauge* active = nullptr;
+    prometheus::Gauge* learned = nullptr;
+    prometheus::Gauge* score = nullptr;
+  };
+  std::array<AnomalySeries, analyzer::anomaly::kDetectorKinds> anomaly_;
+  SnapshotCounter anomaly_late_;
+  std::array<SnapshotCounter, 3> AlertSeries(const std::string& sink);
+  std::mutex alert_mu_;  // guards alert_sinks_
+  std::map<std::string, std::array<SnapshotCounter, 3>> alert_sinks_;  // sent, failed, dropped
   prometheus::Counter* request_body_unknown_ = nullptr;
   prometheus::Counter* response_body_unknown_ = nullptr;
 

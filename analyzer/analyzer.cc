@@ -190,6 +190,13 @@ void Analyzer::AdvanceTime(uint64_t now_ns) {
   }
 }
 
+void Analyzer::Census(std::vector<ConnectionProgress>& out) const {
+  ConnectionProgress progress;
+  for (const Connection& c : impl_->lru) {
+    if (c.session.Progress(&progress)) out.push_back(progress);
+  }
+}
+
 const AnalyzerStats& Analyzer::stats() const {
   // The route table keeps its own count; copy it in on read rather than on every request.
   impl_->stats.route_overflows = impl_->routes.overflowed();

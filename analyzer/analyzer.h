@@ -5,6 +5,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -36,6 +37,8 @@ struct AnalyzerConfig {
   // A connection with no event for this long is dropped from the analyzer's tables.
   uint64_t idle_timeout_ns = 300ull * 1000 * 1000 * 1000;
   uint32_t max_connections = 65536;  // tracked connections; beyond it, the oldest idle is evicted
+  // Bytes of each body kept in HttpExchange::{request,response}_body (0 = none).
+  uint32_t body_sample_bytes = 4096;
 };
 
 // Monotonic counters. The agent exports them as traffic_analyzer_* metrics.
@@ -84,6 +87,26 @@ struct AnalyzerStats {
   protocols::websocket::WebSocketStats websocket;
 };
 
+// Where an HTTP/1.x connection is in its current exchange, for the slow-rate detector
+// (slowloris sends a request head a few bytes at a time; slow POST trickles a body; slow read
+// takes a response at a trickle). Reported by Analyzer::Census for every tracked HTTP/1.x
+// connection that is not idle.
+enum class ExchangePhase : uint8_t {
+  kRequestHead = 0,       // some bytes of a request head, head not complete
+  kRequestBody = 1,       // head complete, body incomplete
+  kAwaitingResponse = 2,  // request complete, no response byte yet
+  kResponse = 3,          // response started, not complete
+};
+
+struct ConnectionProgress {
+  FlowKey flow;
+  ExchangePhase phase = ExchangePhase::kRequestHead;
+  uint64_t phase_start_ns = 0;  // time of the first byte of this phase
+  uint64_t last_byte_ns = 0;    // time of the latest byte in this phase's direction
+  uint64_t phase_bytes = 0;     // bytes of this phase so far (head or body bytes)
+  std::optional<uint64_t> expected_bytes;  // body length when known (Content-Length)
+};
+
 class Analyzer final : public EventConsumer {
  public:
   Analyzer(AnalyzerConfig config, ExchangeSink& sink);
@@ -101,6 +124,10 @@ class Analyzer final : public EventConsumer {
   void AdvanceTime(uint64_t now_ns);
 
   const AnalyzerStats& stats() const;
+
+  // Appends the progress of every tracked HTTP/1.x connection that is inside an exchange.
+  // Cost is linear in tracked connections; the daemon calls it once per anomaly window.
+  void Census(std::vector<ConnectionProgress>& out) const;
 
  private:
   struct Impl;

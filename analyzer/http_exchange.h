@@ -20,6 +20,18 @@ namespace ta::analyzer {
 // requests is the client side (http_client_request_duration_seconds).
 enum class HttpRole : uint8_t { kServer, kClient };
 
+// The first bytes of a message body as captured, for payload scoring (entropy). Chunked
+// transfer coding is undone; Content-Encoding is not (the detector inflates gzip/deflate itself).
+// Bounded by AnalyzerConfig::body_sample_bytes. When a capture gap (bytes beyond snaplen, a lost
+// segment) falls inside the sampled range, the sample stops at the gap and `truncated_by_gap` is
+// set: the bytes are always a contiguous prefix of the body.
+struct BodySample {
+  std::string bytes;
+  bool truncated_by_gap = false;
+  std::string content_encoding;  // header value, lower-cased, trimmed, bounded to 64 bytes
+  std::string content_type;      // header value without parameters, lower-cased, bounded to 64
+};
+
 struct HttpExchange {
   FlowKey flow;
   HttpRole role = HttpRole::kServer;
@@ -34,6 +46,12 @@ struct HttpExchange {
   // the framing could not be followed (e.g. chunk headers fell into an uncaptured gap).
   std::optional<uint64_t> request_body_bytes;
   std::optional<uint64_t> response_body_bytes;
+  // The raw values of the path segments that the route templated ("{id}" or a pattern's
+  // "{name}"), in order, joined by '/'; empty when none. Bounded to 128 bytes. The BOLA detector
+  // counts distinct values per client and route.
+  std::string object_id;
+  BodySample request_body;
+  BodySample response_body;
 
   double DurationSeconds() const {
     return response_end_ns > request_start_ns

@@ -53,6 +53,11 @@ class Session final : private http1::SwitchObserver {
   void Close(uint64_t end_ns);
 
   Protocol protocol() const { return protocol_; }
+  // An HTTP/1.x connection inside an exchange: where it is (Http1Connection::Progress). False
+  // for every other protocol and for idle HTTP/1.x connections.
+  bool Progress(ConnectionProgress* out) const {
+    return protocol_ == Protocol::kHttp1 && http1_ && http1_->Progress(out);
+  }
 
  private:
   class Input final : public tcp::StreamConsumer {

@@ -47,6 +47,15 @@ bool IsScheme(std::string_view s) {
   });
 }
 
+// Appends one templated segment's raw value to an object id, '/'-separated, within
+// kMaxObjectIdBytes: a cut value stays cut (bytes, not characters: ids are compared, not shown).
+void AppendObjectId(std::string& object_id, std::string_view segment) {
+  const size_t separator = object_id.empty() ? 0 : 1;
+  if (object_id.size() + separator >= kMaxObjectIdBytes) return;  // no room after the '/'
+  if (separator != 0) object_id += '/';
+  object_id.append(segment.substr(0, kMaxObjectIdBytes - object_id.size()));
+}
+
 // Identifiers shorter than this are left alone unless all digits or a UUID: short words
 // ("v2", "page1", "deadbeef") are more often fixed route parts than ids.
 constexpr size_t kMinLongIdLength = 16;
@@ -77,14 +86,19 @@ bool IsIdentifierSegment(std::string_view s) {
   return std::any_of(s.begin(), s.end(), IsDigit) && std::any_of(s.begin(), s.end(), IsAlpha);
 }
 
-std::string TemplatePath(std::string_view path) {
+std::string TemplatePath(std::string_view path, std::string* object_id) {
   if (path.empty()) return "/";
   if (path.front() != '/') return std::string(path);  // "*"
   std::string out;
   out.reserve(path.size());
   for (std::string_view segment : SplitSegments(path)) {
     out += '/';
-    out += IsIdentifierSegment(segment) ? kIdSegment : segment;
+    if (IsIdentifierSegment(segment)) {
+      out += kIdSegment;
+      if (object_id != nullptr) AppendObjectId(*object_id, segment);
+    } else {
+      out += segment;
+    }
   }
   return out;
 }
@@ -102,10 +116,8 @@ RouteTemplater::RouteTemplater(const std::vector<RoutePatternConfig>& patterns,
   }
 }
 
-const RouteTemplater::Pattern* RouteTemplater::Match(uint16_t server_port,
-                                                     std::string_view path) const {
-  if (patterns_.empty()) return nullptr;
-  const std::vector<std::string_view> segments = SplitSegments(path);
+const RouteTemplater::Pattern* RouteTemplater::Match(
+    uint16_t server_port, const std::vector<std::string_view>& segments) const {
   for (const Pattern& pattern : patterns_) {
     if (pattern.port != 0 && pattern.port != server_port) continue;
     if (pattern.segments.size() != segments.size()) continue;
@@ -119,17 +131,30 @@ const RouteTemplater::Pattern* RouteTemplater::Match(uint16_t server_port,
   return nullptr;
 }
 
-std::string RouteTemplater::Route(uint16_t server_port, std::string_view target) {
+std::string RouteTemplater::Route(uint16_t server_port, std::string_view target,
+                                  std::string* object_id) {
+  if (object_id != nullptr) object_id->clear();
   std::string_view path = TargetPath(target);
   if (path.empty()) path = "/";
   if (path == "*") return "*";
-  if (const Pattern* pattern = Match(server_port, path)) return pattern->text;
+  if (!patterns_.empty()) {
+    const std::vector<std::string_view> segments = SplitSegments(path);
+    if (const Pattern* pattern = Match(server_port, segments)) {
+      if (object_id != nullptr) {
+        for (size_t i = 0; i < segments.size(); ++i) {
+          if (pattern->segments[i].wildcard) AppendObjectId(*object_id, segments[i]);
+        }
+      }
+      return pattern->text;
+    }
+  }
 
-  std::string route = TemplatePath(path);
+  std::string route = TemplatePath(path, object_id);
   std::unordered_set<std::string>& routes = seen_[server_port];
   if (routes.contains(route)) return route;
   if (routes.size() >= max_routes_per_port_) {
     ++overflowed_;
+    if (object_id != nullptr) object_id->clear();
     return std::string(kOverflowRoute);
   }
   routes.insert(route);

@@ -14,6 +14,11 @@
 //     characters that mixes digits and letters (base64 ids, hashes, slugs with numbers).
 //  4. At most max_routes_per_port distinct heuristic routes per server port are kept; a request
 //     with a route not yet seen beyond that gets kOverflowRoute (counted).
+//
+// Next to the route, the templater can return the object id: the raw values of the segments that
+// became "{id}" or matched a pattern's "{name}", in path order, joined by '/' ("12/34"), cut at
+// kMaxObjectIdBytes. The BOLA detector counts distinct ids per client and route, so the id is
+// empty when the route overflowed (the route no longer says what the id refers to).
 #pragma once
 
 #include <cstdint>
@@ -29,11 +34,15 @@ namespace ta::analyzer::routes {
 
 inline constexpr std::string_view kOverflowRoute = "/{overflow}";
 inline constexpr std::string_view kIdSegment = "{id}";
+// Bound on an object id (HttpExchange::object_id): enough for a few UUIDs, and a client cannot
+// make the detector keep long strings.
+inline constexpr size_t kMaxObjectIdBytes = 128;
 
 // Rule 1: the path of a request target ("" when it has none).
 std::string_view TargetPath(std::string_view target);
-// Rule 3 on a path from TargetPath (no patterns, no cap).
-std::string TemplatePath(std::string_view path);
+// Rule 3 on a path from TargetPath (no patterns, no cap). When `object_id` is given, the
+// replaced segments are appended to it (see above).
+std::string TemplatePath(std::string_view path, std::string* object_id = nullptr);
 // Rule 3's test for one segment.
 bool IsIdentifierSegment(std::string_view segment);
 
@@ -41,8 +50,10 @@ class RouteTemplater {
  public:
   RouteTemplater(const std::vector<RoutePatternConfig>& patterns, uint32_t max_routes_per_port);
 
-  // The route label for a request to `server_port` (rules 1-4).
-  std::string Route(uint16_t server_port, std::string_view target);
+  // The route label for a request to `server_port` (rules 1-4). When `object_id` is given, it is
+  // set to the request's object id ("" when none, or when the route overflowed).
+  std::string Route(uint16_t server_port, std::string_view target,
+                    std::string* object_id = nullptr);
 
   // Requests whose route became kOverflowRoute.
   uint64_t overflowed() const { return overflowed_; }
@@ -59,7 +70,8 @@ class RouteTemplater {
     std::vector<Segment> segments;
   };
 
-  const Pattern* Match(uint16_t server_port, std::string_view path) const;
+  // The first pattern matching `segments` (the path's, from SplitSegments), or null.
+  const Pattern* Match(uint16_t server_port, const std::vector<std::string_view>& segments) const;
 
   std::vector<Pattern> patterns_;
   uint32_t max_routes_per_port_;

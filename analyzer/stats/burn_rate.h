@@ -24,6 +24,11 @@
 #include <cstdint>
 #include <vector>
 
+namespace ta::analyzer::state {
+class Reader;
+class Writer;
+}  // namespace ta::analyzer::state
+
 namespace ta::analyzer::stats {
 
 inline constexpr uint64_t kNsPerMinute = 60ULL * 1000 * 1000 * 1000;
@@ -56,6 +61,12 @@ class BurnRateTracker {
 
   void Add(uint64_t ts_ns, uint64_t good, uint64_t bad);
 
+  struct Counts {
+    uint64_t good = 0;
+    uint64_t bad = 0;
+  };
+  // Events over the `window_minutes` newest minutes (clamped to the ring).
+  Counts WindowCounts(uint32_t window_minutes) const;
   // bad / (good + bad) over the `window_minutes` newest minutes (clamped to the ring); 0 when no
   // events fall in the window.
   double ErrorRatio(uint32_t window_minutes) const;
@@ -70,6 +81,15 @@ class BurnRateTracker {
   // Events (good + bad) that arrived older than the ring and were dropped.
   uint64_t late_dropped_events() const { return late_dropped_events_; }
   size_t ring_minutes() const { return ring_.size(); }
+
+  // Persistence (analyzer/state/codec.h): the ring length (the shape: it must match), the newest
+  // minute, the late-drop counter and the non-empty minutes. The SLO and burn thresholds are
+  // configuration and stay as constructed. Load refuses (false, *this unchanged, the Reader says
+  // why) another ring length, minutes out of order or out of the ring, and a ring with events
+  // that never started. After a restart the next Add clears the minutes the daemon was down, as
+  // for any jump in time; this needs event time on a scale that survives a reboot (wall clock).
+  void Save(state::Writer& out) const;
+  bool Load(state::Reader& in);
 
  private:
   struct Bucket {

@@ -86,6 +86,15 @@ class DiurnalBaseline {
   uint64_t samples() const { return samples_; }
   uint64_t out_of_order() const;
 
+  // Persistence (analyzer/state/codec.h): slot length and count (the shape), every slot's Ewma
+  // (ewma.h: learned state, not configuration), the sample count, first and latest time and the
+  // frozen-drop counter. Load refuses (false, *this unchanged, the Reader says why) a snapshot
+  // with another slot length or count, or whose sample count differs from the sum over the
+  // slots. The frozen flag is not saved (see Ewma::Save); learned_fraction() is recomputed with
+  // this object's min_samples_per_slot, and min_history_ns stays as configured.
+  void Save(state::Writer& out) const;
+  bool Load(state::Reader& in);
+
  private:
   uint64_t slot_ns_;
   uint64_t min_history_ns_;

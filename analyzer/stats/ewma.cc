@@ -2,6 +2,9 @@
 
 #include <algorithm>
 #include <cmath>
+#include <string>
+
+#include "analyzer/state/codec.h"
 
 namespace ta::analyzer::stats {
 
@@ -48,6 +51,53 @@ double Ewma::ZScore(double value) const {
   const double var = variance();
   if (samples_ < min_samples_ || var <= 0.0) return 0.0;
   return (value - mean_) / std::sqrt(var);
+}
+
+void Ewma::Save(state::Writer& out) const {
+  out.Tag("EWMA");
+  out.F64(weight_);
+  out.F64(mean_);
+  out.F64(m2_);
+  out.U64(samples_);
+  out.U64(last_ts_ns_);
+  out.U64(frozen_dropped_);
+  out.U64(out_of_order_);
+}
+
+bool Ewma::Load(state::Reader& in) {
+  if (!in.Tag("EWMA")) return false;
+  const double weight = in.F64();
+  const double mean = in.F64();
+  const double m2 = in.F64();
+  const uint64_t samples = in.U64();
+  const uint64_t last_ts_ns = in.U64();
+  const uint64_t frozen_dropped = in.U64();
+  const uint64_t out_of_order = in.U64();
+  if (!in.ok()) return false;
+  if (!std::isfinite(weight) || !std::isfinite(mean) || !std::isfinite(m2)) {
+    in.Fail("ewma: non-finite weight, mean or squared deviation");
+    return false;
+  }
+  // Every sample adds exactly 1 to the weight and decay only shrinks it, so 0 < W <= samples
+  // (exact in doubles: rounding is monotonic). Without samples everything is still zero.
+  if (samples == 0 ? (weight != 0.0 || mean != 0.0 || m2 != 0.0 || last_ts_ns != 0)
+                   : (weight <= 0.0 || weight > static_cast<double>(samples))) {
+    in.Fail("ewma: weight " + std::to_string(weight) + " inconsistent with " +
+            std::to_string(samples) + " samples");
+    return false;
+  }
+  if (out_of_order > samples) {
+    in.Fail("ewma: more out-of-order samples than samples");
+    return false;
+  }
+  weight_ = weight;
+  mean_ = mean;
+  m2_ = m2;
+  samples_ = samples;
+  last_ts_ns_ = last_ts_ns;
+  frozen_dropped_ = frozen_dropped;
+  out_of_order_ = out_of_order;
+  return true;
 }
 
 }  // namespace ta::analyzer::stats

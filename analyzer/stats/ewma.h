@@ -31,6 +31,11 @@
 
 #include <cstdint>
 
+namespace ta::analyzer::state {
+class Reader;
+class Writer;
+}  // namespace ta::analyzer::state
+
 namespace ta::analyzer::stats {
 
 class Ewma {
@@ -61,6 +66,16 @@ class Ewma {
   bool frozen() const { return frozen_; }
   uint64_t frozen_dropped() const { return frozen_dropped_; }
   uint64_t out_of_order() const { return out_of_order_; }
+
+  // Persistence (analyzer/state/codec.h): the learned state (weight, mean, squared deviations,
+  // samples, latest time) and the counters. Not saved: the configuration (half-life,
+  // min_samples: the constructor's values stay in force, so a changed half-life applies to the
+  // restored history from then on) and the frozen flag (it belongs to an active anomaly, and
+  // active anomalies are not restored). Load returns false and leaves *this unchanged when a
+  // value is impossible (NaN or infinite, negative weight, weight above the sample count, a
+  // non-zero mean without samples) or the input is short; the Reader then says why.
+  void Save(state::Writer& out) const;
+  bool Load(state::Reader& in);
 
  private:
   uint64_t half_life_ns_;

@@ -23,10 +23,12 @@
 #include <cstdint>
 #include <functional>
 #include <span>
+#include <string>
 #include <unordered_map>
 #include <utility>
 #include <vector>
 
+#include "analyzer/state/codec.h"
 #include "analyzer/stats/hyperloglog.h"
 
 namespace ta::analyzer::stats {
@@ -37,6 +39,35 @@ struct ByteArrayHash {
   template <size_t N>
   size_t operator()(const std::array<uint8_t, N>& key) const {
     return static_cast<size_t>(HashBytes(std::span<const uint8_t>(key.data(), key.size())));
+  }
+};
+
+// How SpaceSaving::Save/Load encode a key by default (analyzer/state/codec.h): fixed-size byte
+// arrays (addresses) and strings (routes). Other key types pass their own encode/decode callables.
+template <typename Key>
+struct StateKeyCodec;
+
+template <size_t N>
+struct StateKeyCodec<std::array<uint8_t, N>> {
+  static void Encode(state::Writer& out, const std::array<uint8_t, N>& key) { out.Bytes(key); }
+  static bool Decode(state::Reader& in, std::array<uint8_t, N>& key) {
+    const std::string bytes = in.Bytes(N);
+    if (!in.ok()) return false;
+    if (bytes.size() != N) {
+      in.Fail("key of " + std::to_string(bytes.size()) + " bytes, expected " + std::to_string(N));
+      return false;
+    }
+    std::copy(bytes.begin(), bytes.end(), key.begin());
+    return true;
+  }
+};
+
+template <>
+struct StateKeyCodec<std::string> {
+  static void Encode(state::Writer& out, const std::string& key) { out.String(key); }
+  static bool Decode(state::Reader& in, std::string& key) {
+    key = in.String();
+    return in.ok();
   }
 };
 
@@ -105,6 +136,88 @@ class SpaceSaving {
   uint64_t total() const { return total_; }
   size_t capacity() const { return capacity_; }
   size_t size() const { return heap_.size(); }
+
+  // Persistence (analyzer/state/codec.h): capacity (the shape: it must match), total and the
+  // counters in heap order, so a restored summary evicts, ties and reports exactly like the
+  // saved one. `encode(Writer&, const Key&)` and `decode(Reader&, Key&) -> bool` write and read
+  // one key; without them StateKeyCodec<Key> is used. Load refuses (false, *this unchanged, the
+  // Reader says why) another capacity, more counters than that, a repeated key, a counter with
+  // count 0 or error above count, counts that do not sum to total() (they always do: every Add
+  // adds its weight to exactly one counter), and an order that is not a min-heap.
+  template <typename Codec = StateKeyCodec<Key>>
+  void Save(state::Writer& out) const {
+    Save(out, [](state::Writer& w, const Key& k) { Codec::Encode(w, k); });
+  }
+  template <typename Codec = StateKeyCodec<Key>>
+  bool Load(state::Reader& in) {
+    return Load(in, [](state::Reader& r, Key& k) { return Codec::Decode(r, k); });
+  }
+
+  template <typename Encode>
+  void Save(state::Writer& out, Encode&& encode) const {
+    out.Tag("SPSV");
+    out.U32(static_cast<uint32_t>(capacity_));
+    out.U64(total_);
+    out.U32(static_cast<uint32_t>(heap_.size()));
+    for (const HeavyHitter<Key>& h : heap_) {
+      encode(out, h.key);
+      out.U64(h.count);
+      out.U64(h.error);
+    }
+  }
+
+  template <typename Decode>
+  bool Load(state::Reader& in, Decode&& decode) {
+    if (!in.Tag("SPSV")) return false;
+    const uint32_t capacity = in.U32();
+    const uint64_t total = in.U64();
+    if (!in.ok()) return false;
+    if (capacity != capacity_) {
+      in.Fail("heavy hitters: snapshot capacity " + std::to_string(capacity) + ", configured " +
+              std::to_string(capacity_));
+      return false;
+    }
+    const uint32_t n = in.Count(8 + 8);  // each counter holds at least its count and error
+    if (!in.ok()) return false;
+    if (n > capacity_) {
+      in.Fail("heavy hitters: " + std::to_string(n) + " counters, capacity " +
+              std::to_string(capacity_));
+      return false;
+    }
+    SpaceSaving loaded(*this);  // keeps the hash and equality objects
+    loaded.heap_.clear();
+    loaded.heap_.reserve(capacity_);
+    loaded.position_.clear();
+    loaded.position_.reserve(capacity_);
+    loaded.total_ = total;
+    uint64_t sum = 0;
+    for (uint32_t i = 0; i < n; ++i) {
+      HeavyHitter<Key> h{};
+      if (!decode(in, h.key)) {
+        in.Fail("heavy hitters: undecodable key");  // no-op when decode already said why
+        return false;
+      }
+      h.count = in.U64();
+      h.error = in.U64();
+      if (!in.ok()) return false;
+      const bool heap_order = i == 0 || loaded.heap_[(i - 1) / 2].count <= h.count;
+      if (h.count == 0 || h.error > h.count || h.count > UINT64_MAX - sum || !heap_order ||
+          !loaded.position_.emplace(h.key, loaded.heap_.size()).second) {
+        in.Fail("heavy hitters: counter " + std::to_string(i) +
+                " is empty, repeated, out of heap order, overflows or has error above count");
+        return false;
+      }
+      sum += h.count;
+      loaded.heap_.push_back(std::move(h));
+    }
+    if (sum != total) {
+      in.Fail("heavy hitters: counts sum to " + std::to_string(sum) + ", total " +
+              std::to_string(total));
+      return false;
+    }
+    *this = std::move(loaded);
+    return true;
+  }
 
  private:
   void Swap(size_t a, size_t b) {

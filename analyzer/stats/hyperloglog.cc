@@ -4,6 +4,10 @@
 #include <bit>
 #include <cmath>
 #include <iterator>
+#include <string>
+#include <utility>
+
+#include "analyzer/state/codec.h"
 
 namespace ta::analyzer::stats {
 namespace {
@@ -139,6 +143,77 @@ bool HyperLogLog::Merge(const HyperLogLog& other) {
       registers_[i] = std::max(registers_[i], other.registers_[i]);
     }
   }
+  return true;
+}
+
+namespace {
+constexpr uint8_t kExactMode = 0;
+constexpr uint8_t kRegisterMode = 1;
+}  // namespace
+
+void HyperLogLog::Save(state::Writer& out) const {
+  out.Tag("HLL");
+  out.U8(precision_);
+  if (registers_.empty()) {
+    out.U8(kExactMode);
+    out.U32(static_cast<uint32_t>(exact_.size()));
+    for (uint64_t h : exact_) out.U64(h);
+  } else {
+    out.U8(kRegisterMode);
+    out.Bytes(registers_);
+  }
+}
+
+bool HyperLogLog::Load(state::Reader& in) {
+  if (!in.Tag("HLL")) return false;
+  const uint8_t precision = in.U8();
+  const uint8_t mode = in.U8();
+  if (!in.ok()) return false;
+  if (precision != precision_) {
+    in.Fail("hyperloglog: snapshot precision " + std::to_string(precision) + ", configured " +
+            std::to_string(precision_));
+    return false;
+  }
+  HyperLogLog loaded(precision_, exact_limit_);
+  if (mode == kExactMode) {
+    const uint32_t n = in.Count(8);
+    std::vector<uint64_t> hashes;
+    hashes.reserve(n);  // bounded by the input size (Count)
+    for (uint32_t i = 0; i < n; ++i) {
+      const uint64_t h = in.U64();
+      if (!in.ok()) return false;
+      if (!hashes.empty() && h <= hashes.back()) {
+        in.Fail("hyperloglog: exact hashes not sorted and distinct");
+        return false;
+      }
+      hashes.push_back(h);
+    }
+    if (!in.ok()) return false;
+    loaded.registers_.clear();
+    loaded.exact_ = std::move(hashes);
+    if (loaded.exact_limit_ == 0 || loaded.exact_.size() > loaded.exact_limit_) {
+      loaded.ToRegisters();
+    }
+  } else if (mode == kRegisterMode) {
+    const size_t m = size_t{1} << precision_;
+    std::string bytes = in.Bytes(m);
+    if (!in.ok()) return false;
+    const int max_rank = 64 - precision_ + 1;
+    bool valid = bytes.size() == m;
+    for (char c : bytes) valid = valid && static_cast<uint8_t>(c) <= max_rank;
+    if (!valid) {
+      in.Fail("hyperloglog: " + std::to_string(bytes.size()) + " registers (expected " +
+              std::to_string(m) + ") or a register above " + std::to_string(max_rank));
+      return false;
+    }
+    loaded.exact_.clear();
+    loaded.exact_.shrink_to_fit();
+    loaded.registers_.assign(bytes.begin(), bytes.end());
+  } else {
+    in.Fail("hyperloglog: unknown mode " + std::to_string(mode));
+    return false;
+  }
+  *this = std::move(loaded);
   return true;
 }
 

@@ -27,6 +27,11 @@
 #include <string_view>
 #include <vector>
 
+namespace ta::analyzer::state {
+class Reader;
+class Writer;
+}  // namespace ta::analyzer::state
+
 namespace ta::analyzer::stats {
 
 // Bijective 64-bit mixer (SplitMix64 finaliser): every input bit affects every output bit.
@@ -69,6 +74,14 @@ class HyperLogLog {
   bool exact() const { return registers_.empty(); }
   // 1.04 / sqrt(2^p): the relative standard error of the register estimate.
   double StandardError() const;
+
+  // Persistence (analyzer/state/codec.h): the precision (the shape: it must match) and either
+  // the exact hashes or the 2^p registers. Load refuses (false, *this unchanged, the Reader says
+  // why) another precision, unsorted or repeated exact hashes, and registers above the largest
+  // possible rank (64 - p + 1). A restored exact set larger than this object's exact_limit (the
+  // limit was lowered) is converted to registers, as Add would have done.
+  void Save(state::Writer& out) const;
+  bool Load(state::Reader& in);
 
  private:
   void ToRegisters();

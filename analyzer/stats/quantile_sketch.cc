@@ -2,6 +2,12 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdint>
+#include <limits>
+#include <string>
+#include <utility>
+
+#include "analyzer/state/codec.h"
 
 namespace ta::analyzer::stats {
 namespace {
@@ -191,6 +197,109 @@ size_t QuantileSketch::bucket_count() const {
 uint64_t QuantileSketch::BucketCount(int32_t index) const {
   if (positive_count_ == 0 || index < lo_ || index > hi_) return 0;
   return BinAt(index);
+}
+
+void QuantileSketch::Save(state::Writer& out) const {
+  out.Tag("QSKT");
+  out.F64(alpha_);
+  out.U32(static_cast<uint32_t>(bins_.size()));
+  out.U64(count_);
+  out.U64(zero_count_);
+  out.F64(min_);
+  out.F64(max_);
+  out.U64(rejected_);
+  out.U64(collapsed_count_);
+  out.U64(lowest_collapsed_);
+  out.I64(offset_);
+  // Sparse: (position in the window, count) for the non-empty buckets, lowest first.
+  uint32_t non_empty = 0;
+  for (uint64_t c : bins_) non_empty += c != 0 ? 1 : 0;
+  out.U32(non_empty);
+  for (size_t i = 0; i < bins_.size(); ++i) {
+    if (bins_[i] == 0) continue;
+    out.U32(static_cast<uint32_t>(i));
+    out.U64(bins_[i]);
+  }
+}
+
+bool QuantileSketch::Load(state::Reader& in) {
+  if (!in.Tag("QSKT")) return false;
+  const double alpha = in.F64();
+  const uint32_t max_buckets = in.U32();
+  if (!in.ok()) return false;
+  if (alpha != alpha_ || max_buckets != bins_.size()) {
+    in.Fail("quantile sketch: snapshot has relative accuracy " + std::to_string(alpha) + " and " +
+            std::to_string(max_buckets) + " buckets, configured " + std::to_string(alpha_) +
+            " and " + std::to_string(bins_.size()));
+    return false;
+  }
+  const uint64_t count = in.U64();
+  const uint64_t zero_count = in.U64();
+  const double min = in.F64();
+  const double max = in.F64();
+  const uint64_t rejected = in.U64();
+  const uint64_t collapsed_count = in.U64();
+  const uint64_t lowest_collapsed = in.U64();
+  const int64_t offset = in.I64();
+  const uint32_t non_empty = in.Count(4 + 8);
+  if (!in.ok()) return false;
+  // The window [offset, offset + size) must stay inside int32_t (see kMaxMaxBuckets).
+  const auto size = static_cast<int64_t>(bins_.size());
+  if (offset < std::numeric_limits<int32_t>::min() ||
+      offset > static_cast<int64_t>(std::numeric_limits<int32_t>::max()) - size + 1) {
+    in.Fail("quantile sketch: window offset " + std::to_string(offset) + " out of range");
+    return false;
+  }
+  std::vector<uint64_t> bins(bins_.size(), 0);
+  uint64_t positive = 0;
+  int64_t first = -1;
+  int64_t last = -1;
+  for (uint32_t i = 0; i < non_empty; ++i) {
+    const uint32_t position = in.U32();
+    const uint64_t c = in.U64();
+    if (!in.ok()) return false;
+    if (position >= bins.size() || static_cast<int64_t>(position) <= last || c == 0 ||
+        c > UINT64_MAX - positive) {
+      in.Fail("quantile sketch: bucket " + std::to_string(i) + " at position " +
+              std::to_string(position) + " with count " + std::to_string(c) +
+              " is out of order, out of range, empty or overflows");
+      return false;
+    }
+    bins[position] = c;
+    positive += c;
+    if (first < 0) first = position;
+    last = position;
+  }
+  const bool bad_minmax = !std::isfinite(min) || !std::isfinite(max) || min < 0.0 || min > max;
+  const bool bad_counts = zero_count > count || count - zero_count != positive;
+  const bool bad_empty =
+      count == 0 && (min != 0.0 || max != 0.0 || collapsed_count != 0 || lowest_collapsed != 0);
+  const bool bad_extremes = (zero_count != 0 && min != 0.0) || (positive != 0 && max <= 0.0) ||
+                            (positive == 0 && count != 0 && max != 0.0);
+  if (bad_minmax || bad_counts || bad_empty || bad_extremes) {
+    in.Fail("quantile sketch: count " + std::to_string(count) + ", zeros " +
+            std::to_string(zero_count) + ", bucket total " + std::to_string(positive) + ", min " +
+            std::to_string(min) + ", max " + std::to_string(max) + " do not agree");
+    return false;
+  }
+  bins_ = std::move(bins);
+  offset_ = static_cast<int32_t>(offset);
+  if (positive != 0) {
+    lo_ = static_cast<int32_t>(offset + first);
+    hi_ = static_cast<int32_t>(offset + last);
+  } else {
+    lo_ = 0;
+    hi_ = -1;
+  }
+  positive_count_ = positive;
+  zero_count_ = zero_count;
+  count_ = count;
+  min_ = min;
+  max_ = max;
+  rejected_ = rejected;
+  collapsed_count_ = collapsed_count;
+  lowest_collapsed_ = lowest_collapsed;
+  return true;
 }
 
 }  // namespace ta::analyzer::stats

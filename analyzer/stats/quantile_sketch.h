@@ -40,6 +40,11 @@
 #include <optional>
 #include <vector>
 
+namespace ta::analyzer::state {
+class Reader;
+class Writer;
+}  // namespace ta::analyzer::state
+
 namespace ta::analyzer::stats {
 
 class QuantileSketch {
@@ -88,6 +93,15 @@ class QuantileSketch {
   // Lowest / highest non-empty bucket index; meaningful only when bucket_count() > 0.
   int32_t lowest_index() const { return lo_; }
   int32_t highest_index() const { return hi_; }
+
+  // Persistence (analyzer/state/codec.h): the configuration it must match (relative accuracy,
+  // max_buckets), counters, min/max, the window offset and the non-empty buckets, so a restored
+  // sketch answers and grows exactly like the saved one. Load refuses (false, *this unchanged,
+  // the Reader says why) another accuracy or bucket bound, bucket positions out of order or out
+  // of the window, counts that do not add up to count(), and a min/max that is negative, not
+  // finite or contradicts the counts.
+  void Save(state::Writer& out) const;
+  bool Load(state::Reader& in);
 
  private:
   // Returns the bucket index actually used (see MakeRoom).

@@ -130,8 +130,9 @@ TEST(ConfigTest, LogLevels) {
 
 TEST(ConfigTest, UnknownKeysNameTheFullPath) {
   EXPECT_EQ(ErrorOf("snaplenn: 100"),
-            "config:1:1: unknown key 'snaplenn' (known keys: connections, interfaces, log, "
-            "metrics, ports, ringbuf_size, routes, snaplen, snaplen_tail, tls)");
+            "config:1:1: unknown key 'snaplenn' (known keys: alerts, anomaly, connections, "
+            "interfaces, log, metrics, ports, ringbuf_size, routes, snaplen, snaplen_tail, "
+            "state_dir, tls)");
   EXPECT_EQ(ErrorOf("metrics:\n  lisen: 127.0.0.1:9100"),
             "config:2:3: unknown key 'metrics.lisen' (known keys: listen)");
   EXPECT_EQ(ErrorOf("connections:\n  max: 2048\n  idle_timeout: 5"),
@@ -385,6 +386,184 @@ TEST(ConfigTest, LoadConfigReportsPathAndErrno) {
   ASSERT_FALSE(bad.ok());
   EXPECT_EQ(bad.error().message,
             std::string(path) + ":3:3: unknown key 'metrics.lisen' (known keys: listen)");
+}
+
+}  // namespace
+}  // namespace ta::agent
+
+namespace ta::agent {
+namespace {
+
+TEST(ConfigAnomalyTest, DefaultsAreTheEngineDefaults) {
+  const Config c = Parse("");
+  EXPECT_EQ(c.state_dir, "/var/lib/traffic-analyzer");
+  EXPECT_TRUE(c.anomaly.enabled);
+  EXPECT_EQ(c.anomaly.save_interval_seconds, 300u);
+  const analyzer::anomaly::AnomalyEngineConfig defaults;
+  EXPECT_EQ(c.anomaly.engine.window_ns, defaults.window_ns);
+  EXPECT_EQ(c.anomaly.engine.flood.z_threshold, defaults.flood.z_threshold);
+  EXPECT_EQ(c.anomaly.engine.error_budget.burn.slo, defaults.error_budget.burn.slo);
+  EXPECT_EQ(c.anomaly.engine.bola.window_ns, defaults.bola.window_ns);
+}
+
+TEST(ConfigAnomalyTest, EverySectionParses) {
+  const Config c = Parse(R"(
+state_dir: /srv/ta
+anomaly:
+  enabled: true
+  window_seconds: 10
+  resolve_after_windows: 3
+  max_keys: 500
+  save_interval_seconds: 60
+  flood: {z_threshold: 4.5, min_rate: 25, noise_floor: 0.3, half_life_seconds: 1200,
+          min_windows: 30, diurnal_min_history_hours: 48}
+  error_budget: {enabled: false, max_ratio: 0.02, window_minutes: 10, min_requests: 50,
+                 min_errors: 5, slo: 0.995}
+  latency: {quantile: 0.95, z_threshold: 4, min_ratio: 2, min_seconds: 0.01, min_samples: 100,
+            min_windows: 10, half_life_seconds: 600}
+  exfiltration: {entropy_bits: 7.8, min_sample_bytes: 2048, size_jump: 8, min_bytes: 1048576}
+  slow_rate: {min_age_seconds: 20, max_bytes_per_second: 50, max_slow_connections: 20}
+  bola: {max_distinct_objects: 100, window_seconds: 120, min_denied_ratio: 0.5,
+         min_sequential_ratio: 0.8}
+)");
+  constexpr uint64_t kS = 1'000'000'000ULL;
+  const auto& e = c.anomaly.engine;
+  EXPECT_EQ(c.state_dir, "/srv/ta");
+  EXPECT_EQ(c.anomaly.save_interval_seconds, 60u);
+  EXPECT_EQ(e.window_ns, 10 * kS);
+  EXPECT_EQ(e.resolve_after_windows, 3u);
+  EXPECT_EQ(e.max_keys, 500u);
+  EXPECT_EQ(e.flood.z_threshold, 4.5);
+  EXPECT_EQ(e.flood.min_rate, 25.0);
+  EXPECT_EQ(e.flood.noise_floor, 0.3);
+  EXPECT_EQ(e.flood.half_life_ns, 1200 * kS);
+  EXPECT_EQ(e.flood.min_windows, 30u);
+  EXPECT_EQ(e.flood.diurnal_min_history_ns, 48 * 3600 * kS);
+  EXPECT_FALSE(e.error_budget.enabled);
+  EXPECT_EQ(e.error_budget.max_ratio, 0.02);
+  EXPECT_EQ(e.error_budget.window_minutes, 10u);
+  EXPECT_EQ(e.error_budget.min_requests, 50u);
+  EXPECT_EQ(e.error_budget.min_errors, 5u);
+  EXPECT_EQ(e.error_budget.burn.slo, 0.995);
+  EXPECT_EQ(e.latency.quantile, 0.95);
+  EXPECT_EQ(e.latency.z_threshold, 4.0);
+  EXPECT_EQ(e.latency.min_ratio, 2.0);
+  EXPECT_EQ(e.latency.min_seconds, 0.01);
+  EXPECT_EQ(e.latency.min_samples, 100u);
+  EXPECT_EQ(e.latency.min_windows, 10u);
+  EXPECT_EQ(e.latency.half_life_ns, 600 * kS);
+  EXPECT_EQ(e.exfiltration.entropy_bits, 7.8);
+  EXPECT_EQ(e.exfiltration.min_sample_bytes, 2048u);
+  EXPECT_EQ(e.exfiltration.size_jump, 8.0);
+  EXPECT_EQ(e.exfiltration.min_bytes, 1048576u);
+  EXPECT_EQ(e.slow_rate.min_age_ns, 20 * kS);
+  EXPECT_EQ(e.slow_rate.max_bytes_per_second, 50.0);
+  EXPECT_EQ(e.slow_rate.max_slow_connections, 20u);
+  EXPECT_EQ(e.bola.max_distinct_objects, 100u);
+  EXPECT_EQ(e.bola.window_ns, 120 * kS);
+  EXPECT_EQ(e.bola.min_denied_ratio, 0.5);
+  EXPECT_EQ(e.bola.min_sequential_ratio, 0.8);
+}
+
+TEST(ConfigAnomalyTest, ErrorsNameTheKey) {
+  EXPECT_EQ(ErrorOf("anomaly:\n  flood:\n    z_threshold: 0.5"),
+            "config:3:18: 'anomaly.flood.z_threshold' is 0.5, out of range 1..100");
+  EXPECT_EQ(ErrorOf("anomaly:\n  flood:\n    z_threshold: \"3\""),
+            "config:3:18: 'anomaly.flood.z_threshold' must be a number, got the string \"3\"");
+  EXPECT_EQ(ErrorOf("anomaly:\n  flood:\n    z_threshold: .nan"),
+            "config:3:18: 'anomaly.flood.z_threshold' must be a number, got '.nan'");
+  EXPECT_EQ(ErrorOf("anomaly:\n  flood:\n    zscore: 3"),
+            "config:3:5: unknown key 'anomaly.flood.zscore' (known keys: "
+            "diurnal_min_history_hours, enabled, half_life_seconds, min_rate, min_windows, "
+            "noise_floor, z_threshold)");
+  EXPECT_EQ(ErrorOf("anomaly:\n  bola:\n    enabled: yes"),
+            "config:3:14: 'anomaly.bola.enabled' is 'yes', expected true or false");
+  EXPECT_EQ(ErrorOf("anomaly:\n  error_budget:\n    slo: 1"),
+            "config:3:10: 'anomaly.error_budget.slo' is 1, out of range 0.5..0.99999");
+  EXPECT_EQ(ErrorOf("anomaly:\n  window_seconds: 0"),
+            "config:2:19: 'anomaly.window_seconds' is 0, out of range 1..300");
+  EXPECT_EQ(ErrorOf("state_dir: var/lib/ta"),
+            "config:1:12: 'state_dir' is 'var/lib/ta'; give an absolute directory path such as "
+            "/var/lib/traffic-analyzer");
+}
+
+}  // namespace
+}  // namespace ta::agent
+
+namespace ta::agent {
+namespace {
+
+TEST(ConfigAlertsTest, SinksAreOffByDefaultAndParse) {
+  const Config defaults = Parse("");
+  EXPECT_FALSE(defaults.alerts.json_log.enabled);
+  EXPECT_FALSE(defaults.alerts.alertmanager.enabled);
+  EXPECT_FALSE(defaults.alerts.syslog.enabled);
+  EXPECT_EQ(defaults.alerts.dispatcher.queue_capacity, 1024u);
+
+  const Config c = Parse(R"(
+alerts:
+  queue_capacity: 64
+  max_attempts: 5
+  initial_backoff_ms: 50
+  max_backoff_ms: 400
+  stop_deadline_ms: 1000
+  jsonl: {enabled: true, path: /var/log/ta/a.jsonl}
+  alertmanager:
+    enabled: true
+    urls: ["http://127.0.0.1:9093", "http://[::1]:9094/am"]
+    resend_interval_seconds: 30
+    instance: node-7
+    generator_url: http://grafana/d/ta
+    connect_timeout_ms: 500
+    timeout_ms: 3000
+    max_active: 100
+  syslog: {enabled: true, address: "127.0.0.1:6514", transport: tcp, facility: auth,
+           max_message_bytes: 1024, hostname: node-7, timeout_ms: 700}
+)");
+  const AlertsConfig& a = c.alerts;
+  EXPECT_EQ(a.dispatcher.queue_capacity, 64u);
+  EXPECT_EQ(a.dispatcher.max_attempts, 5u);
+  EXPECT_EQ(a.dispatcher.initial_backoff.count(), 50);
+  EXPECT_EQ(a.dispatcher.max_backoff.count(), 400);
+  EXPECT_EQ(a.dispatcher.stop_deadline.count(), 1000);
+  EXPECT_TRUE(a.json_log.enabled);
+  EXPECT_EQ(a.json_log.path, "/var/log/ta/a.jsonl");
+  EXPECT_TRUE(a.alertmanager.enabled);
+  EXPECT_EQ(a.alertmanager.urls,
+            (std::vector<std::string>{"http://127.0.0.1:9093", "http://[::1]:9094/am"}));
+  EXPECT_EQ(a.alertmanager.resend_interval.count(), 30);
+  EXPECT_EQ(a.alertmanager.instance, "node-7");
+  EXPECT_EQ(a.alertmanager.generator_url, "http://grafana/d/ta");
+  EXPECT_EQ(a.alertmanager.timeouts.connect.count(), 500);
+  EXPECT_EQ(a.alertmanager.timeouts.exchange.count(), 3000);
+  EXPECT_EQ(a.alertmanager.max_active, 100u);
+  EXPECT_TRUE(a.syslog.enabled);
+  EXPECT_EQ(a.syslog.address, "127.0.0.1:6514");
+  EXPECT_EQ(a.syslog.transport, alerts::SyslogTransport::kTcp);
+  EXPECT_EQ(a.syslog.facility, 4);  // auth (RFC 5424 table 1)
+  EXPECT_EQ(a.syslog.max_message_bytes, 1024u);
+  EXPECT_EQ(a.syslog.hostname, "node-7");
+  EXPECT_EQ(a.syslog.timeout.count(), 700);
+}
+
+TEST(ConfigAlertsTest, ErrorsNameTheKey) {
+  EXPECT_EQ(ErrorOf("alerts:\n  alertmanager: {enabled: true}"),
+            "config:2:17: 'alerts.alertmanager' is enabled but 'urls' is empty; list at least "
+            "one, e.g. urls: [\"http://127.0.0.1:9093\"]");
+  EXPECT_EQ(ErrorOf("alerts:\n  syslog: {transport: quic}"),
+            "config:2:23: 'alerts.syslog.transport' is 'quic', expected udp or tcp");
+  EXPECT_EQ(ErrorOf("alerts:\n  jsonl: {path: anomalies.jsonl}"),
+            "config:2:17: 'alerts.jsonl.path' is 'anomalies.jsonl'; give an absolute file path "
+            "such as /var/log/traffic-analyzer/anomalies.jsonl");
+  EXPECT_EQ(ErrorOf("alerts:\n  max_backoff_ms: 10"),
+            "config:2:3: 'alerts.max_backoff_ms' (10) is below 'alerts.initial_backoff_ms' "
+            "(100); raise it");
+  EXPECT_NE(ErrorOf("alerts:\n  alertmanager: {urls: [\"https://am:9093\"]}")
+                .find("config:2:25: 'alerts.alertmanager.urls[0]' is 'https://am:9093': "),
+            std::string::npos);
+  EXPECT_NE(ErrorOf("alerts:\n  syslog: {facility: local9}")
+                .find("config:2:22: 'alerts.syslog.facility' is 'local9': "),
+            std::string::npos);
 }
 
 }  // namespace

@@ -683,9 +683,10 @@ http {{
 
 def daemon_config_yaml(interfaces: list[str], ports: list[int], listen: str,
                        route_patterns: list[str] = (), snaplen: int = 1024,
-                       ringbuf_size: int = 8 << 20, log_level: str = "info") -> str:
+                       ringbuf_size: int = 8 << 20, log_level: str = "info",
+                       state_dir: str | None = None, extra_yaml: str = "") -> str:
     q = json.dumps  # a JSON string is a valid YAML flow scalar
-    return "\n".join([
+    return "\n".join(([f"state_dir: {q(state_dir)}"] if state_dir else []) + [
         f"interfaces: [{', '.join(q(i) for i in interfaces)}]",
         f"ports: [{', '.join(str(p) for p in ports)}]",
         f"snaplen: {snaplen}",
@@ -694,6 +695,7 @@ def daemon_config_yaml(interfaces: list[str], ports: list[int], listen: str,
         f"routes: {{max_per_port: 1000, patterns: [{', '.join(q(p) for p in route_patterns)}]}}",
         f"metrics: {{listen: {q(listen)}}}",
         f"log: {{level: {log_level}}}",
+        extra_yaml,
         "",
     ])
 
@@ -707,14 +709,18 @@ class Daemon:
 
     def __init__(self, binary: str, lab: VethLab, ports: list[int],
                  route_patterns: list[str] = (), interfaces: list[str] | None = None,
-                 log_level: str = "info", name: str = "daemon") -> None:
+                 log_level: str = "info", name: str = "daemon", extra_yaml: str = "") -> None:
         self.binary = binary
         self.listen = f"127.0.0.1:{free_tcp_port()}"
         self.config_path = lab.path(f"{name}.yaml")
         self.log_path = lab.path(f"{name}.log")
         with open(self.config_path, "w") as f:
+            # Each daemon keeps its anomaly state in the lab's work dir, never in the host's
+            # /var/lib (a test must not inherit another run's baselines).
             f.write(daemon_config_yaml(interfaces or [lab.host_if], ports, self.listen,
-                                       list(route_patterns), log_level=log_level))
+                                       list(route_patterns), log_level=log_level,
+                                       state_dir=lab.path(f"{name}-state"),
+                                       extra_yaml=extra_yaml))
         self.proc: subprocess.Popen | None = None
 
     @property

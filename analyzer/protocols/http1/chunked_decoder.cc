@@ -53,7 +53,7 @@ bool ChunkedDecoder::ParseSizeLine(std::string_view line) {
   return true;
 }
 
-ChunkedDecoder::Result ChunkedDecoder::Consume(std::string_view bytes) {
+ChunkedDecoder::Result ChunkedDecoder::Consume(std::string_view bytes, BodySampler* sampler) {
   size_t pos = 0;
   while (pos < bytes.size()) {
     switch (phase_) {
@@ -78,8 +78,9 @@ ChunkedDecoder::Result ChunkedDecoder::Consume(std::string_view bytes) {
         break;
       }
       case Phase::kData: {
-        const uint64_t n = std::min<uint64_t>(remaining_, bytes.size() - pos);
-        pos += static_cast<size_t>(n);
+        const auto n = static_cast<size_t>(std::min<uint64_t>(remaining_, bytes.size() - pos));
+        if (sampler != nullptr) sampler->Append(bytes.substr(pos, n));
+        pos += n;
         SkipData(n);
         break;
       }

@@ -1,11 +1,13 @@
 // Incremental decoder for the chunked transfer coding (RFC 9112 §7.1). It counts body bytes and
-// never copies them: the analyzer needs sizes and boundaries, not content.
+// copies none itself: the analyzer needs sizes and boundaries, and at most a bounded sample of
+// the content, which a BodySampler takes from the chunk data it is shown.
 #pragma once
 
 #include <cstdint>
 #include <string>
 #include <string_view>
 
+#include "analyzer/protocols/http1/body_sampler.h"
 #include "analyzer/protocols/parse_state.h"
 
 namespace ta::analyzer::protocols::http1 {
@@ -23,7 +25,8 @@ class ChunkedDecoder {
   explicit ChunkedDecoder(uint32_t max_line_bytes) : max_line_bytes_(max_line_bytes) {}
 
   void Reset();
-  Result Consume(std::string_view bytes);
+  // `sampler`, when given, is shown the chunk data (the decoded body) in order.
+  Result Consume(std::string_view bytes, BodySampler* sampler = nullptr);
 
   // Data bytes left in the current chunk; 0 outside chunk data. A gap in the stream no longer
   // than this stays inside the chunk, so framing survives it (see SkipData).

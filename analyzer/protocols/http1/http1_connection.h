@@ -67,13 +67,21 @@ class Http1Connection final : private MessageObserver {
   size_t pending_requests() const { return pending_.size(); }
   bool upgraded() const { return upgraded_; }
 
+  // Where the connection is inside an exchange (Analyzer::Census). False when it is between
+  // exchanges (idle keep-alive), left HTTP/1.x, or lost framing in a direction that decides the
+  // phase. Cheap: reads parser state, allocates nothing.
+  bool Progress(ConnectionProgress* out) const;
+
  private:
   struct Request {
     uint64_t id = 0;
     std::string method;  // OpenTelemetry form (HEAD and CONNECT kept, so framing can use it)
     std::string route;
+    std::string object_id;
     uint64_t start_ns = 0;
+    uint64_t end_ns = 0;  // segment with the last byte; 0 while the body is still arriving
     std::optional<uint64_t> body_bytes;  // known up front for Content-Length, else at its end
+    BodySample body;                     // filled when the body ends (or is lost)
     uint8_t version_minor = 1;
     UpgradeProtocol upgrade = UpgradeProtocol::kNone;
     std::string target;  // kept only for upgrade requests (h2c makes it HTTP/2 stream 1)
@@ -83,19 +91,23 @@ class Http1Connection final : private MessageObserver {
     uint16_t status = 0;
     UpgradeProtocol upgrade = UpgradeProtocol::kNone;
     bool tunnel = false;
+    BodySample body;  // filled only when the body is lost (reported later); a 101's is empty
   };
 
   BodyFraming OnHead(Direction dir, const MessageHead& head, uint64_t start_ns) override;
-  void OnMessageEnd(Direction dir, uint64_t body_bytes, uint64_t end_ns) override;
-  void OnBodyLost(Direction dir) override;
+  void OnMessageEnd(Direction dir, uint64_t body_bytes, uint64_t end_ns, BodySample& body) override;
+  void OnBodyLost(Direction dir, BodySample& body) override;
   void OnResync(Direction dir, uint64_t last_ns) override;
 
-  // The request whose body the request parser is reading (it may already be answered).
-  std::optional<uint64_t>* CurrentRequestBody();
-  void Report(const Response& response, std::optional<uint64_t> body_bytes, uint64_t end_ns);
+  // The request whose body the request parser is reading (it may already be answered), or null.
+  Request* CurrentRequest();
+  // Reports `response` with its request; moves the request's and `response_body` samples into
+  // the exchange.
+  void Report(Response& response, std::optional<uint64_t> body_bytes, uint64_t end_ns,
+              BodySample& response_body);
 
   // The connection leaves HTTP/1.x after `response`.
-  void Switch(const Response& response, uint64_t end_ns);
+  void Switch(Response& response, uint64_t end_ns);
 
   const FlowKey flow_;
   ConnectionContext& ctx_;

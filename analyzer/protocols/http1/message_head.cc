@@ -172,6 +172,10 @@ ParseState ParseFields(std::string_view rest, MessageHead* out) {
       if (!coding.empty()) out->chunked = EqualsIgnoreCase(coding, "chunked");
     } else if (EqualsIgnoreCase(name, "upgrade")) {
       out->upgrade = FirstUpgrade(value);
+    } else if (EqualsIgnoreCase(name, "content-type")) {
+      out->content_type = value;
+    } else if (EqualsIgnoreCase(name, "content-encoding")) {
+      out->content_encoding = value;
     }
   }
   if (!ended) return ParseState::kNeedsMoreData;

@@ -28,6 +28,10 @@ struct MessageHead {
   bool transfer_encoding = false;  // a Transfer-Encoding field is present
   bool chunked = false;            // ... and its final coding is chunked
   UpgradeProtocol upgrade = UpgradeProtocol::kNone;  // first protocol in the Upgrade field
+  // Body description (RFC 9110 §8.3, §8.4), trimmed field values as sent; empty when absent. For
+  // body sampling only (http1/body_sampler.h). A repeated field keeps its last value.
+  std::string_view content_type;
+  std::string_view content_encoding;
 };
 
 // How the body after a head is delimited (RFC 9112 §6.3).

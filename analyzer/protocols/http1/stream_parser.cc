@@ -31,11 +31,13 @@ void StreamParser::OnClose() {
       FinishMessage(body_bytes_, last_ts_);
       break;
     case Phase::kBodyLength:
-    case Phase::kChunked:
+    case Phase::kChunked: {
       ++stats_.http1_truncated_messages;
       in_message_ = false;
-      observer_.OnBodyLost(dir_);
+      sampler_.Finish();
+      observer_.OnBodyLost(dir_, sampler_.sample());
       break;
+    }
     case Phase::kHead:
       if (!head_.empty()) ++stats_.http1_truncated_messages;
       break;
@@ -91,6 +93,7 @@ void StreamParser::OnGap(uint64_t length, uint64_t ts) {
     case Phase::kBodyLength: {
       // Inside a body of known length the gap is just body we did not capture.
       const uint64_t n = std::min(length, remaining_);
+      sampler_.Gap();
       remaining_ -= n;
       body_bytes_ += n;
       if (remaining_ == 0) FinishMessage(body_bytes_, ts);
@@ -98,6 +101,7 @@ void StreamParser::OnGap(uint64_t length, uint64_t ts) {
       break;
     }
     case Phase::kChunked:
+      sampler_.Gap();
       if (length <= chunked_.data_remaining()) {
         chunked_.SkipData(length);
       } else {
@@ -105,6 +109,7 @@ void StreamParser::OnGap(uint64_t length, uint64_t ts) {
       }
       break;
     case Phase::kUntilClose:
+      sampler_.Gap();
       body_bytes_ += length;  // the length is known, so the body size stays exact
       break;
     case Phase::kHead:
@@ -169,7 +174,13 @@ ParseState StreamParser::OnHeadComplete(std::string_view bytes, uint64_t ts) {
                                                                : ParseResponseHead(bytes, &head);
   if (parsed != ParseState::kDone) return ParseState::kInvalid;
   in_message_ = true;
-  switch (observer_.OnHead(dir_, head, head_start_ts_)) {
+  const BodyFraming framing = observer_.OnHead(dir_, head, head_start_ts_);
+  body_start_ts_ = ts;
+  std::optional<uint64_t> expected;  // unknown for chunked and read-until-close bodies
+  if (framing == BodyFraming::kContentLength) expected = head.content_length;
+  if (framing == BodyFraming::kNone || framing == BodyFraming::kTunnel) expected = 0;
+  sampler_.Start(config_.body_sample_bytes, expected, head.content_type, head.content_encoding);
+  switch (framing) {
     case BodyFraming::kNone:
       return FinishMessage(0, ts);
     case BodyFraming::kContentLength:
@@ -198,18 +209,20 @@ StreamParser::Step StreamParser::ConsumeBody(std::string_view bytes, uint64_t ts
   switch (phase_) {
     case Phase::kBodyLength: {
       const size_t n = static_cast<size_t>(std::min<uint64_t>(remaining_, bytes.size()));
+      sampler_.Append(bytes.substr(0, n));
       remaining_ -= n;
       body_bytes_ += n;
       if (remaining_ > 0) return {n, ParseState::kNeedsMoreData};
       return {n, FinishMessage(body_bytes_, ts)};
     }
     case Phase::kChunked: {
-      const ChunkedDecoder::Result r = chunked_.Consume(bytes);
+      const ChunkedDecoder::Result r = chunked_.Consume(bytes, &sampler_);
       if (r.state == ParseState::kDone)
         return {r.consumed, FinishMessage(chunked_.body_bytes(), ts)};
       return {r.consumed, r.state};
     }
     case Phase::kUntilClose:
+      sampler_.Append(bytes);
       body_bytes_ += bytes.size();
       return {bytes.size(), ParseState::kNeedsMoreData};
     default:
@@ -221,7 +234,8 @@ ParseState StreamParser::FinishMessage(uint64_t body_bytes, uint64_t ts) {
   // Set the phase first: the observer may Stop() this parser (an upgrade).
   phase_ = Phase::kHead;
   in_message_ = false;
-  observer_.OnMessageEnd(dir_, body_bytes, ts);
+  sampler_.Finish();
+  observer_.OnMessageEnd(dir_, body_bytes, ts, sampler_.sample());
   return ParseState::kDone;
 }
 
@@ -232,8 +246,42 @@ void StreamParser::LoseFraming() {
   phase_ = Phase::kResync;
   if (in_message_) {
     in_message_ = false;
-    observer_.OnBodyLost(dir_);
+    sampler_.Finish();
+    observer_.OnBodyLost(dir_, sampler_.sample());
   }
+}
+
+MessageProgress StreamParser::progress() const {
+  MessageProgress p;
+  p.last_ns = last_ts_;
+  p.message_start_ns = head_start_ts_;
+  switch (phase_) {
+    case Phase::kHead:
+      if (head_.empty()) return p;  // kIdle (a head that arrives whole is never partial)
+      p.stage = MessageProgress::Stage::kHead;
+      p.start_ns = head_start_ts_;
+      p.bytes = head_.size();
+      return p;
+    case Phase::kBodyLength:
+      p.expected = body_bytes_ + remaining_;
+      [[fallthrough]];
+    case Phase::kUntilClose:
+      p.stage = MessageProgress::Stage::kBody;
+      p.start_ns = body_start_ts_;
+      p.bytes = body_bytes_;
+      return p;
+    case Phase::kChunked:
+      p.stage = MessageProgress::Stage::kBody;
+      p.start_ns = body_start_ts_;
+      // Declared chunk sizes so far, less what the current chunk still owes.
+      p.bytes = chunked_.body_bytes() - chunked_.data_remaining();
+      return p;
+    case Phase::kResync:
+    case Phase::kStopped:
+      p.stage = MessageProgress::Stage::kUnknown;
+      return p;
+  }
+  return p;
 }
 
 }  // namespace ta::analyzer::protocols::http1

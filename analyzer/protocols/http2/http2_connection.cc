@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <utility>
 
+#include "analyzer/protocols/bytes.h"
+
 namespace ta::analyzer::protocols::http2 {
 namespace {
 
@@ -79,6 +81,7 @@ struct Http2Connection::Fields final : HeaderFieldVisitor {
   std::optional<std::string> path;
   std::optional<std::string> status;
   std::optional<std::string> content_type;
+  std::optional<std::string> content_encoding;
   std::optional<std::string> grpc_status;
 
   void OnField(std::string_view name, std::string_view value) override {
@@ -93,6 +96,8 @@ struct Http2Connection::Fields final : HeaderFieldVisitor {
       slot = &content_type;
     } else if (name == "grpc-status") {
       slot = &grpc_status;
+    } else if (name == "content-encoding") {
+      slot = &content_encoding;
     }
     if (slot != nullptr && !*slot) slot->emplace(value);  // first one wins
   }
@@ -129,11 +134,22 @@ void Http2Connection::AdoptUpgradeRequest(std::string_view method, std::string_v
   Stream& s = OpenStream(1);
   s.request_seen = true;
   s.method = NormalizeMethod(method);
-  s.route = ctx_.routes.Route(flow_.server_port, target);
+  s.route = ctx_.routes.Route(flow_.server_port, target, &s.object_id);
   s.start_ns = start_ns;
   s.client_ended = true;
   s.request_body = request_body_bytes.value_or(0);
   s.request_body_known = request_body_bytes.has_value();
+}
+
+void Http2Connection::StartSample(http1::BodySampler& sampler, const Fields& fields,
+                                  bool end_stream) const {
+  // A block with END_STREAM has no body to come (RFC 9113 §8.1): nothing to reserve for.
+  const std::optional<uint64_t> expected = end_stream ? std::optional<uint64_t>(0) : std::nullopt;
+  const auto view = [](const std::optional<std::string>& v) {
+    return v ? std::string_view(*v) : std::string_view();
+  };
+  sampler.Start(ctx_.config.body_sample_bytes, expected, view(fields.content_type),
+                view(fields.content_encoding));
 }
 
 void Http2Connection::Close() {
@@ -198,8 +214,9 @@ void Http2Connection::OnRequestHeaders(const HeaderBlock& block, const Fields& f
   s.request_seen = true;
   s.method = NormalizeMethod(*fields.method);
   const std::string_view path = fields.path ? std::string_view(*fields.path) : "";
-  s.route = ctx_.routes.Route(flow_.server_port, path);
+  s.route = ctx_.routes.Route(flow_.server_port, path, &s.object_id);
   s.start_ns = block.start_ns;
+  StartSample(s.request_sample, fields, block.end_stream);
   if (fields.content_type && fields.content_type->starts_with(kGrpcContentType)) {
     s.grpc = true;
     // A port whose route table overflowed reports no new names either.
@@ -234,6 +251,7 @@ void Http2Connection::OnResponseHeaders(const HeaderBlock& block, const Fields& 
     }
     if (*status < 200) return;  // 1xx: interim (§8.1), the final response follows
     s.status = *status;
+    StartSample(s.response_sample, fields, block.end_stream);
   }
   // The final response's own grpc-status (trailers-only), or the trailers'.
   if (fields.grpc_status) s.grpc_status = ParseGrpcStatus(*fields.grpc_status);
@@ -273,11 +291,14 @@ void Http2Connection::ForgetBlock(Direction dir, uint32_t stream_id, bool push_p
 void Http2Connection::OnData(Direction dir, uint32_t stream_id, std::span<const uint8_t> bytes) {
   Stream* s = Find(stream_id);
   if (s == nullptr) return;
+  const std::string_view chars = AsChars(bytes);
   if (dir == Direction::kClientToServer) {
     s->request_body += bytes.size();
+    s->request_sample.Append(chars);
     if (s->grpc) s->request_messages.Consume(bytes);
   } else {
     s->response_body += bytes.size();
+    s->response_sample.Append(chars);
     if (s->grpc) s->response_messages.Consume(bytes);
   }
 }
@@ -287,9 +308,11 @@ void Http2Connection::OnDataGap(Direction dir, uint32_t stream_id, uint64_t leng
   if (s == nullptr) return;
   if (dir == Direction::kClientToServer) {
     s->request_body += length;
+    s->request_sample.Gap();
     if (s->grpc) s->request_messages.Skip(length);
   } else {
     s->response_body += length;
+    s->response_sample.Gap();
     if (s->grpc) s->response_messages.Skip(length);
   }
 }
@@ -338,16 +361,18 @@ void Http2Connection::OnFramingLost(Direction dir) {
     if (dir == Direction::kClientToServer) {
       if (s.client_ended) continue;
       s.request_body_known = false;
+      s.request_sample.Gap();  // DATA may have gone by unseen
       s.request_messages.Lose();
     } else {
       s.response_body_known = false;
+      s.response_sample.Gap();
       s.response_messages.Lose();
     }
   }
 }
 
 void Http2Connection::Finish(StreamMap::iterator it, uint64_t end_ns, bool response_body_known) {
-  const Stream& s = it->second;
+  Stream& s = it->second;
   if (!s.unreported && s.status != 0) {
     HttpExchange e;
     e.flow = flow_;
@@ -360,6 +385,9 @@ void Http2Connection::Finish(StreamMap::iterator it, uint64_t end_ns, bool respo
     e.response_end_ns = end_ns;
     if (s.request_body_known) e.request_body_bytes = s.request_body;
     if (response_body_known && s.response_body_known) e.response_body_bytes = s.response_body;
+    e.object_id = std::move(s.object_id);
+    e.request_body = std::move(s.request_sample.sample());  // the stream is erased below
+    e.response_body = std::move(s.response_sample.sample());
     ++ctx_.stats.exchanges;
     ctx_.sink.OnHttpExchange(e);
     if (s.grpc) {

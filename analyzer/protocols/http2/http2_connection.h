@@ -8,7 +8,9 @@
 // (END_STREAM on DATA, on the response HEADERS, or on the trailers): request_start_ns is the
 // chunk holding the request HEADERS frame's first byte, response_end_ns the chunk holding the
 // last byte of the frame that carried END_STREAM, body sizes the DATA payload bytes (padding
-// excluded) seen so far in each direction. RST_STREAM ends a stream: with a final status it is
+// excluded) seen so far in each direction, body samples the first body_sample_bytes of the DATA
+// payloads (stopping at a gap or lost framing; content-type and content-encoding from the
+// header blocks). RST_STREAM ends a stream: with a final status it is
 // reported (response body unknown), without one it counts as unanswered. At most
 // max_pipelined_requests * 8 streams are tracked (SETTINGS_MAX_CONCURRENT_STREAMS is usually
 // 100-1000); opening one more drops the oldest as unanswered.
@@ -34,6 +36,7 @@
 #include "analyzer/analyzer.h"
 #include "analyzer/http_exchange.h"
 #include "analyzer/protocols/context.h"
+#include "analyzer/protocols/http1/body_sampler.h"
 #include "analyzer/protocols/http2/frame.h"
 #include "analyzer/protocols/http2/frame_reader.h"
 #include "analyzer/protocols/http2/grpc_message_counter.h"
@@ -88,6 +91,7 @@ class Http2Connection final : private FrameObserver {
     bool request_seen = false;
     std::string method;
     std::string route;
+    std::string object_id;
     uint64_t start_ns = 0;
     bool grpc = false;
     std::string grpc_service;
@@ -101,6 +105,8 @@ class Http2Connection final : private FrameObserver {
     std::optional<uint32_t> grpc_status;
     GrpcMessageCounter request_messages;
     GrpcMessageCounter response_messages;
+    http1::BodySampler request_sample;  // the body sampler is the same for both HTTP versions
+    http1::BodySampler response_sample;
   };
   using StreamMap = std::map<uint32_t, Stream>;
 
@@ -123,6 +129,8 @@ class Http2Connection final : private FrameObserver {
                    uint64_t ts);
   void OnRequestHeaders(const HeaderBlock& block, const Fields& fields);
   void OnResponseHeaders(const HeaderBlock& block, const Fields& fields);
+  // Starts a message's body sample with the media fields of its header block.
+  void StartSample(http1::BodySampler& sampler, const Fields& fields, bool end_stream) const;
   // A new stream entry, dropping the oldest (as unanswered) when the table is full.
   Stream& OpenStream(uint32_t id);
   // The server ended the stream: report it (unless unreported or without a final status) and

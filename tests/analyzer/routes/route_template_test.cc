@@ -113,5 +113,70 @@ TEST(RouteTemplateTest, CapsDistinctRoutesPerPort) {
   EXPECT_EQ(t.overflowed(), 2u);
 }
 
+// The route and the object id one call returns.
+std::pair<std::string, std::string> RouteAndId(RouteTemplater& t, uint16_t port,
+                                               std::string_view target) {
+  std::string id = "stale";  // must be overwritten, also when there is no id
+  std::string route = t.Route(port, target, &id);
+  return {route, id};
+}
+
+using RouteId = std::pair<std::string, std::string>;
+
+TEST(RouteTemplateTest, ObjectIdHoldsTheReplacedSegments) {
+  RouteTemplater t({}, 1000);
+  EXPECT_EQ(RouteAndId(t, 80, "/users/42"), RouteId("/users/{id}", "42"));
+  EXPECT_EQ(RouteAndId(t, 80, "/users/42?fields=name#top"), RouteId("/users/{id}", "42"));
+  EXPECT_EQ(RouteAndId(t, 80, "/orders/123e4567-e89b-12d3-a456-426614174000/items"),
+            RouteId("/orders/{id}/items", "123e4567-e89b-12d3-a456-426614174000"));
+  EXPECT_EQ(RouteAndId(t, 80, "/blobs/0123456789ABCDEF0123"),
+            RouteId("/blobs/{id}", "0123456789ABCDEF0123"));
+  EXPECT_EQ(RouteAndId(t, 80, "/users/12/orders/34"), RouteId("/users/{id}/orders/{id}", "12/34"));
+  EXPECT_EQ(RouteAndId(t, 80, "http://example.com/users/7?x=1"), RouteId("/users/{id}", "7"));
+  EXPECT_EQ(RouteAndId(t, 80, "/users/me"), RouteId("/users/me", ""));
+  EXPECT_EQ(RouteAndId(t, 80, "/"), RouteId("/", ""));
+  EXPECT_EQ(RouteAndId(t, 80, "*"), RouteId("*", ""));
+  EXPECT_EQ(RouteAndId(t, 443, "example.com:443"), RouteId("/", ""));
+  // Percent-encoded bytes stay as sent, like the route.
+  EXPECT_EQ(RouteAndId(t, 80, "/files/%31%32/1"), RouteId("/files/%31%32/{id}", "1"));
+  // Without an out parameter the route is the same.
+  EXPECT_EQ(t.Route(80, "/users/12/orders/34"), "/users/{id}/orders/{id}");
+}
+
+TEST(RouteTemplateTest, ObjectIdOfAPatternIsItsNamedSegments) {
+  RouteTemplater t({{0, "/api/{tenant}/items/{item}"}, {0, "/static/{file}"}}, 1000);
+  EXPECT_EQ(RouteAndId(t, 80, "/api/acme/items/hammer?color=red"),
+            RouteId("/api/{tenant}/items/{item}", "acme/hammer"));
+  EXPECT_EQ(RouteAndId(t, 80, "/static/app.js"), RouteId("/static/{file}", "app.js"));
+  // A pattern names its segments: digits under a literal pattern segment are not ids.
+  RouteTemplater literal({{0, "/v/2024/{name}"}}, 1000);
+  EXPECT_EQ(RouteAndId(literal, 80, "/v/2024/x"), RouteId("/v/2024/{name}", "x"));
+}
+
+TEST(RouteTemplateTest, ObjectIdIsBounded) {
+  RouteTemplater t({}, 1000);
+  const std::string a(100, '1');
+  const std::string b(100, '2');
+  const auto [route, id] = RouteAndId(t, 80, "/x/" + a + "/y/" + b);
+  EXPECT_EQ(route, "/x/{id}/y/{id}");
+  EXPECT_EQ(id, a + "/" + std::string(kMaxObjectIdBytes - 101, '2'));
+  EXPECT_EQ(id.size(), kMaxObjectIdBytes);
+  // Exactly full after the first value: no dangling separator.
+  const std::string full(kMaxObjectIdBytes, '3');
+  EXPECT_EQ(RouteAndId(t, 80, "/x/" + full + "/y/4"), RouteId("/x/{id}/y/{id}", full));
+  const std::string almost(kMaxObjectIdBytes - 1, '5');
+  EXPECT_EQ(RouteAndId(t, 80, "/x/" + almost + "/y/6"), RouteId("/x/{id}/y/{id}", almost));
+  const std::string room(kMaxObjectIdBytes - 2, '7');
+  EXPECT_EQ(RouteAndId(t, 80, "/x/" + room + "/y/89"), RouteId("/x/{id}/y/{id}", room + "/8"));
+}
+
+TEST(RouteTemplateTest, AnOverflowedRouteHasNoObjectId) {
+  RouteTemplater t({{0, "/p/{name}"}}, 1);
+  EXPECT_EQ(RouteAndId(t, 80, "/a/1"), RouteId("/a/{id}", "1"));
+  EXPECT_EQ(RouteAndId(t, 80, "/b/2"), RouteId(std::string(kOverflowRoute), ""));
+  EXPECT_EQ(RouteAndId(t, 80, "/a/3"), RouteId("/a/{id}", "3"));
+  EXPECT_EQ(RouteAndId(t, 80, "/p/q"), RouteId("/p/{name}", "q"));  // patterns are not capped
+}
+
 }  // namespace
 }  // namespace ta::analyzer::routes

@@ -97,6 +97,18 @@ void FloodDetector::CloseWindow(const WindowContext& ctx, std::vector<Finding>& 
                            static_cast<double>(std::max<uint64_t>(config_.half_life_ns, 1)));
   last_max_score_ = 0.0;
   std::vector<uint16_t> silenced_ports;  // a route over the configured threshold, not the override
+  // An announced change (a route's threshold widened above the configured one, e.g. for a
+  // launch) also widens the aggregates that carry that route's traffic: its port and the node.
+  std::map<uint16_t, double> widened_ports;
+  double widened_node = 0.0;
+  for (const auto& [id, key] : keys_) {
+    if (id.second.empty()) continue;
+    const double z = ctx.Threshold(DetectorKind::kFlood, "z_threshold", id.first, id.second,
+                                   config_.z_threshold);
+    if (z <= config_.z_threshold) continue;
+    widened_ports[id.first] = std::max(widened_ports[id.first], z);
+    widened_node = std::max(widened_node, z);
+  }
   for (auto& [id, key] : keys_) {
     const auto& [port, route] = id;
     const double rate = static_cast<double>(key.count) / window_s;
@@ -111,8 +123,18 @@ void FloodDetector::CloseWindow(const WindowContext& ctx, std::vector<Finding>& 
     const double sigma = std::max({std::sqrt(key.level.variance) * season,
                                    config_.noise_floor * expected,
                                    std::sqrt(std::max(expected, 0.0) * window_s) / window_s});
-    const double z_threshold =
+    double z_threshold =
         ctx.Threshold(DetectorKind::kFlood, "z_threshold", port, route, config_.z_threshold);
+    if (route.empty()) {
+      if (port == 0) {
+        z_threshold = std::max(z_threshold, widened_node);
+      } else if (auto w = widened_ports.find(port); w != widened_ports.end()) {
+        z_threshold = std::max(z_threshold, w->second);
+      }
+    }
+    // Announced windows do not teach the time-of-day baseline: tomorrow at this hour the
+    // launch is not expected again.
+    const bool announced = z_threshold > config_.z_threshold;
     const double min_rate =
         ctx.Threshold(DetectorKind::kFlood, "min_rate", port, route, config_.min_rate);
     bool fired = false;
@@ -162,7 +184,7 @@ void FloodDetector::CloseWindow(const WindowContext& ctx, std::vector<Finding>& 
     // Frozen while its own flood is active (or fires now): the attack is not learned.
     const bool frozen = fired || was_active;
     if (!frozen) key.level.Add(season > 0.0 ? rate / season : rate, alpha_);
-    FeedDiurnal(key, ctx.start_ns, rate, frozen);
+    FeedDiurnal(key, ctx.start_ns, rate, frozen || announced);
     key.count = 0;
     if (key.sources) key.sources = std::make_unique<Sources>(kSourcesPerKey);
   }

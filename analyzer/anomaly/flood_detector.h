@@ -20,6 +20,10 @@
 // (volume floor) and the key has min_windows of history.
 // Severity is critical from twice the threshold. While a key's flood is active, its windows do
 // not reach the level or the diurnal slots (frozen): the attack does not become the baseline.
+// Announced changes: while a route's z_threshold is widened above the configured one (a launch),
+// its port and the node are judged with at least that threshold too (they carry its traffic),
+// and those windows do not reach the diurnal slots (the launch is not expected again tomorrow
+// at that hour); the level still follows them.
 // Attribution: a Space-Saving sketch per key per window names the top sources.
 #pragma once
 

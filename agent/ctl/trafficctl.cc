@@ -5,9 +5,14 @@
 //       processes that use TLS and whether the OpenSSL uprobes see their plaintext.
 //       Exit status: 0 every process is covered, 3 some are not, 2 the daemon cannot be
 //       reached, 1 usage or other errors.
+//   trafficctl anomalies [--config FILE] [--metrics HOST:PORT] [--json]
+//       per detector: warm-up (share of baselines learned), anomalies firing now, fired since
+//       start, and how close the last window came to the threshold. Exit status: 0 nothing
+//       firing, 3 something firing, 2 the daemon cannot be reached, 1 usage or other errors.
 #include <algorithm>
 #include <cstdio>
 #include <iostream>
+#include <map>
 #include <optional>
 #include <span>
 #include <string>
@@ -15,43 +20,31 @@
 
 #include <fmt/format.h>
 
+#include "agent/alerts/text.h"
 #include "agent/config.h"
 #include "agent/ctl/exposition.h"
 
 namespace {
 
 constexpr const char* kUsage =
-    "usage: trafficctl tls [--config FILE] [--metrics HOST:PORT] [--json]\n"
+    "usage: trafficctl tls|anomalies [--config FILE] [--metrics HOST:PORT] [--json]\n"
     "\n"
-    "  tls   processes that use TLS and whether their plaintext is seen (the daemon's\n"
-    "        traffic_analyzer_tls_hooked metric); exit 0 all covered, 3 some not, 2 daemon\n"
-    "        unreachable\n"
+    "  tls        processes that use TLS and whether their plaintext is seen (the daemon's\n"
+    "             traffic_analyzer_tls_hooked metric); exit 0 all covered, 3 some not, 2 daemon\n"
+    "             unreachable\n"
+    "  anomalies  per detector: warm-up (baselines learned), firing now, fired, last score /\n"
+    "             threshold; exit 0 nothing firing, 3 something firing, 2 daemon unreachable.\n"
+    "             The anomalies themselves, with explanations, are in the alert sinks\n"
+    "             (docs/alerts.md)\n"
     "\n"
     "The daemon is found at metrics.listen of --config (default\n"
     "/etc/traffic-analyzer/traffic-analyzer.yaml if it exists, else 127.0.0.1:9100).\n";
 
+// A JSON string literal, with the alert sinks' escaping (invalid UTF-8 becomes U+FFFD).
 std::string JsonString(const std::string& s) {
-  std::string out = "\"";
-  for (char c : s) {
-    switch (c) {
-      case '"':
-        out += "\\\"";
-        break;
-      case '\\':
-        out += "\\\\";
-        break;
-      case '\n':
-        out += "\\n";
-        break;
-      default:
-        if (static_cast<unsigned char>(c) < 0x20) {
-          out += fmt::format("\\u{:04x}", static_cast<int>(c));
-        } else {
-          out += c;
-        }
-    }
-  }
-  return out + "\"";
+  std::string out;
+  ta::agent::alerts::AppendJsonString(out, s);
+  return out;
 }
 
 int Tls(const std::string& address, bool json) {
@@ -107,6 +100,73 @@ int Tls(const std::string& address, bool json) {
   return all_covered ? 0 : 3;
 }
 
+// Sums samples of `family` by their `detector` label.
+ta::Result<std::map<std::string, double>> ByDetector(const std::string& body,
+                                                            std::string_view family) {
+  auto samples = ta::agent::ctl::ParseSamples(body, family);
+  if (!samples.ok()) return samples.error();
+  std::map<std::string, double> out;
+  for (const auto& s : *samples) {
+    auto it = s.labels.find("detector");
+    if (it == s.labels.end()) {
+      return ta::Error{0, std::string(family) +
+                                     " has no 'detector' label: is the daemon the same version "
+                                     "as trafficctl?"};
+    }
+    out[it->second] += s.value;
+  }
+  return out;
+}
+
+int Anomalies(const std::string& address, bool json) {
+  auto body = ta::agent::ctl::FetchMetrics(address);
+  if (!body.ok()) {
+    std::cerr << "trafficctl: " << body.error().message << "\n";
+    return 2;
+  }
+  std::map<std::string, std::map<std::string, double>> columns;
+  for (const char* family :
+       {"traffic_analyzer_anomaly_baseline_learned_ratio", "traffic_analyzer_anomalies_active",
+        "traffic_analyzer_anomalies_total", "traffic_analyzer_anomaly_score_ratio"}) {
+    auto values = ByDetector(*body, family);
+    if (!values.ok()) {
+      std::cerr << "trafficctl: " << values.error().message << "\n";
+      return 1;
+    }
+    columns[family] = std::move(*values);
+  }
+  const auto& learned = columns["traffic_analyzer_anomaly_baseline_learned_ratio"];
+  if (learned.empty()) {
+    std::cerr << "trafficctl: the daemon exports no anomaly metrics: is anomaly.enabled false, "
+                 "or is it an older version?\n";
+    return 1;
+  }
+  double firing = 0;
+  if (json) std::cout << "[";
+  else
+    std::cout << fmt::format("{:<14} {:>8} {:>7} {:>7} {:>13}\n", "DETECTOR", "LEARNED",
+                             "FIRING", "FIRED", "SCORE/THRESH");
+  bool first = true;
+  for (const auto& [detector, ratio] : learned) {
+    const double active = columns["traffic_analyzer_anomalies_active"][detector];
+    const double fired = columns["traffic_analyzer_anomalies_total"][detector];
+    const double score = columns["traffic_analyzer_anomaly_score_ratio"][detector];
+    firing += active;
+    if (json) {
+      std::cout << (first ? "" : ",\n ") << "{\"detector\": " << JsonString(detector)
+                << fmt::format(", \"learned\": {:.4f}, \"firing\": {:.0f}, \"fired\": {:.0f}, "
+                               "\"score_ratio\": {:.4f}}}",
+                               ratio, active, fired, score);
+    } else {
+      std::cout << fmt::format("{:<14} {:>7.0f}% {:>7.0f} {:>7.0f} {:>13.2f}\n", detector,
+                               100 * ratio, active, fired, score);
+    }
+    first = false;
+  }
+  if (json) std::cout << "]\n";
+  return firing > 0 ? 3 : 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -131,7 +191,7 @@ int main(int argc, char** argv) {
       return 1;
     }
   }
-  if (command != "tls") {
+  if (command != "tls" && command != "anomalies") {
     std::cerr << (command.empty() ? std::string("trafficctl: a command is needed\n")
                                   : "trafficctl: unknown command '" + command + "'\n")
               << kUsage;
@@ -154,5 +214,5 @@ int main(int argc, char** argv) {
     address = config->metrics.listen;
   }
   if (metrics) address = *metrics;
-  return Tls(address, json);
+  return command == "tls" ? Tls(address, json) : Anomalies(address, json);
 }

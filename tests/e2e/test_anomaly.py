@@ -128,6 +128,9 @@ class AnomalyEndToEnd(tb.LabTestCase):
             sent = tb.series_values(cls.samples, "traffic_analyzer_alerts_sent_total")
             return int(sent.get((("sink", "jsonl"),), -1)) == len(cls.records)
         tb.wait_until(settled, timeout=10, interval=0.5)
+        ctl = os.environ.get("TA_TRAFFICCTL", "")
+        cls.ctl = tb.run([ctl, "anomalies", "--metrics", cls.daemon.listen, "--json"],
+                         check=False) if ctl else None
         cls.first_exit = cls.daemon.stop()
         cls.first_log = cls.daemon.log()
 
@@ -170,6 +173,18 @@ class AnomalyEndToEnd(tb.LabTestCase):
         self.assertEqual(int(sent[(("sink", "jsonl"),)]), len(self.records))
         learned = tb.series_values(self.samples, "traffic_analyzer_anomaly_baseline_learned_ratio")
         self.assertGreater(learned[(("detector", "flood"),)], 0.0)
+
+    def test_trafficctl_anomalies_shows_warm_up_and_what_fires(self):
+        if self.ctl is None:
+            self.fail("TA_TRAFFICCTL is not set: point it at the trafficctl binary")
+        rows = {r["detector"]: r for r in json.loads(self.ctl.stdout)}
+        self.assertEqual(sorted(rows), ["bola", "error_budget", "exfiltration", "flood",
+                                        "latency", "slow_rate"])
+        self.assertGreater(rows["flood"]["learned"], 0.0)
+        self.assertEqual(rows["flood"]["fired"], sum(
+            1 for r in self.records if r["detector"] == "flood" and r["state"] == "firing"))
+        self.assertGreaterEqual(rows["error_budget"]["firing"], 1)  # the /fail burst, 5 min window
+        self.assertEqual(self.ctl.returncode, 3, self.ctl.stderr)  # something is firing
 
     def test_state_survives_a_restart_and_garbage_is_set_aside(self):
         self.assertEqual(self.first_exit, 0, self.first_log)

@@ -195,6 +195,7 @@ void Analyzer::Census(std::vector<ConnectionProgress>& out) const {
   for (const Connection& c : impl_->lru) {
     if (c.session.Progress(&progress)) out.push_back(progress);
   }
+  impl_->tls.Census(out);
 }
 
 const AnalyzerStats& Analyzer::stats() const {

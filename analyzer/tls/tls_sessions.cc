@@ -68,6 +68,14 @@ struct TlsSessions::Entry {
 
 TlsSessions::TlsSessions(protocols::ConnectionContext& ctx) : ctx_(ctx) {}
 
+void TlsSessions::Census(std::vector<ConnectionProgress>& out) const {
+  ConnectionProgress progress;
+  for (const auto& e : lru_) {
+    if (!e->has_role || e->role != HttpRole::kServer || !e->mapped || !e->session) continue;
+    if (e->session->Progress(&progress)) out.push_back(progress);
+  }
+}
+
 TlsSessions::~TlsSessions() = default;
 
 TlsSessions::Entry* TlsSessions::Start(const Key& key, const TlsDataEvent& ev) {

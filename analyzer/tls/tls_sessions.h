@@ -16,6 +16,7 @@
 #include <optional>
 #include <span>
 #include <unordered_map>
+#include <vector>
 
 #include "analyzer/analyzer.h"
 #include "analyzer/events.h"
@@ -40,6 +41,10 @@ class TlsSessions {
   void CloseAll();
 
   size_t size() const { return lru_.size(); }
+
+  // The server-side sessions with a known socket that are inside an HTTP/1.x exchange (see
+  // Analyzer::Census): slowloris over TLS is seen in the server's SSL_read calls.
+  void Census(std::vector<ConnectionProgress>& out) const;
 
   // Calls held per session before its first request start decides the role.
   static constexpr size_t kMaxHeldCalls = 8;

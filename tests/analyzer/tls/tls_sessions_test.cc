@@ -66,6 +66,30 @@ TEST(TlsSessionsTest, ServerProcessReadingRequestsReportsServerExchangesOverHttp
   EXPECT_EQ(analyzer.stats().tls_sessions, 1u);
 }
 
+TEST(TlsSessionsTest, ASlowRequestHeadOverTlsIsInTheCensus) {
+  Recording sink;
+  Analyzer analyzer({}, sink);
+  // A slowloris over TLS: the server's SSL_read calls return a request head a piece at a time.
+  analyzer.OnTlsData(Call(kServerPid, 0xa0, false, "GET /api/items/42 HTTP/1.1\r\n", 1000));
+  analyzer.OnTlsData(Call(kServerPid, 0xa0, false, "Host: x\r\n", 9000));
+  // A client process's own session is not the server's exchange: not in the census.
+  analyzer.OnTlsData(Call(kClientPid, 0xb0, true, "GET /x HTTP/1.1\r\n", 2000));
+  std::vector<ConnectionProgress> census;
+  analyzer.Census(census);
+  ASSERT_EQ(census.size(), 1u);
+  EXPECT_EQ(census[0].flow, testing::TestFlow(40000, 8443));
+  EXPECT_EQ(census[0].phase, ExchangePhase::kRequestHead);
+  EXPECT_EQ(census[0].phase_start_ns, 1000u);
+  EXPECT_EQ(census[0].last_byte_ns, 9000u);
+  EXPECT_EQ(census[0].phase_bytes, 37u);
+  // Completed and answered: nothing in progress.
+  analyzer.OnTlsData(Call(kServerPid, 0xa0, false, "\r\n", 10000));
+  analyzer.OnTlsData(Call(kServerPid, 0xa0, true, kResponse, 11000));
+  census.clear();
+  analyzer.Census(census);
+  EXPECT_TRUE(census.empty());
+}
+
 TEST(TlsSessionsTest, BothEndsOnTheNodeAreCountedOnceInEachRole) {
   Recording sink;
   Analyzer analyzer({}, sink);

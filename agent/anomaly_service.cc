@@ -112,19 +112,26 @@ void AnomalyService::ReopenLogs() {
 }
 
 void AnomalyService::Save() {
-  if (auto saved = store_.Save(engine_->Snapshot()); !saved) {
-    spdlog::warn("{}; baselines will be learned again after a restart",
-                 saved.error().ToString());
-    metrics_.CountSnapshot("save_failed");
-  } else {
-    metrics_.CountSnapshot("saved");
-  }
+  // The snapshot is taken here, on the event loop (the engine is single-threaded); the file is
+  // written by a worker. The previous write is long done unless the disk is very slow.
+  std::string payload = engine_->Snapshot();
+  if (saver_.joinable()) saver_.join();
+  saver_ = std::thread([this, payload = std::move(payload)] {
+    if (auto saved = store_.Save(payload); !saved) {
+      spdlog::warn("{}; baselines will be learned again after a restart",
+                   saved.error().ToString());
+      metrics_.CountSnapshot("save_failed");
+    } else {
+      metrics_.CountSnapshot("saved");
+    }
+  });
 }
 
 void AnomalyService::Stop() {
   if (stopped_) return;
   stopped_ = true;
   Save();
+  saver_.join();
   dispatcher_.Stop();
 }
 

@@ -8,6 +8,7 @@
 #include <chrono>
 #include <cstdint>
 #include <memory>
+#include <thread>
 #include <vector>
 
 #include "agent/alerts/dispatcher.h"
@@ -60,6 +61,9 @@ class AnomalyService final : public analyzer::anomaly::AnomalySink {
   alerts::JsonLinesSink* json_log_ = nullptr;  // owned by dispatcher_
   std::unique_ptr<analyzer::anomaly::AnomalyEngine> engine_;
   StateStore store_;
+  // Writes the last snapshot to state_dir off the event loop (a snapshot of 1000 keys is tens of
+  // MB: the checksum and fsync must not stall the ring buffer consumer). At most one at a time.
+  std::thread saver_;
   uint64_t next_census_ns_ = 0;
   std::chrono::steady_clock::time_point next_save_;
   std::vector<analyzer::ConnectionProgress> census_;

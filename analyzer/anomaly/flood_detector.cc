@@ -20,7 +20,10 @@ void WindowLevel::Add(double value, double alpha) {
     return;
   }
   // Exponentially weighted mean and variance (T. Finch, "Incremental calculation of weighted
-  // mean and variance", 2009, §5.1).
+  // mean and variance", 2009, §5.1). Until 1/n drops below alpha the weight is 1/n: the plain
+  // running mean of what was seen so far. Otherwise a 10-minute half-life would keep the first
+  // (often partial) window as "the" baseline for most of the warm-up.
+  alpha = std::max(alpha, 1.0 / static_cast<double>(windows));
   const double diff = value - mean;
   const double increment = alpha * diff;
   mean += increment;

@@ -39,7 +39,8 @@
 namespace ta::analyzer::anomaly {
 
 // Exponentially weighted mean and variance updated once per regular window. alpha comes from the
-// half-life: after half_life / window updates a sample weighs half.
+// half-life: after half_life / window updates a sample weighs half. The first updates weigh 1/n
+// (a running mean) until that is below alpha, so the warm-up learns from all its windows.
 struct WindowLevel {
   double mean = 0.0;
   double variance = 0.0;

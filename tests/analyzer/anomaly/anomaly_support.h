@@ -2,11 +2,15 @@
 // driver that emits evenly spaced traffic through an engine and ticks it.
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 #include <string>
+#include <string_view>
+#include <tuple>
 #include <vector>
 
 #include "analyzer/anomaly/anomaly.h"
+#include "analyzer/anomaly/detector.h"
 #include "analyzer/anomaly/engine.h"
 #include "analyzer/http_exchange.h"
 
@@ -84,6 +88,55 @@ inline void Drive(AnomalyEngine& engine, const std::vector<Traffic>& traffic, ui
     engine.Tick(second + kSecond);
   }
 }
+
+// An engine config with only `kind` enabled.
+inline AnomalyEngineConfig Only(DetectorKind kind) {
+  AnomalyEngineConfig config;
+  config.flood.enabled = kind == DetectorKind::kFlood;
+  config.error_budget.enabled = kind == DetectorKind::kErrorBudget;
+  config.latency.enabled = kind == DetectorKind::kLatency;
+  config.exfiltration.enabled = kind == DetectorKind::kExfiltration;
+  config.slow_rate.enabled = kind == DetectorKind::kSlowRate;
+  config.bola.enabled = kind == DetectorKind::kBola;
+  return config;
+}
+
+// Drives one detector the way the engine does: facts per exchange, a WindowContext per window,
+// and an `active` set standing in for the engine's firing anomalies (Activate).
+class DetectorHarness {
+ public:
+  explicit DetectorHarness(Detector& detector) : detector_(detector) {}
+
+  void Feed(const HttpExchange& e) {
+    ClientAddress client;
+    client.addr = e.flow.client_addr;
+    client.family = e.flow.family;
+    detector_.OnExchange(ExchangeFacts{e, e.flow.server_port, e.route, client, e.response_end_ns,
+                                       e.DurationSeconds(), static_cast<uint16_t>(e.status / 100)});
+  }
+
+  // Closes the engine window that starts at `start`.
+  std::vector<Finding> Close(uint64_t start) {
+    WindowContext ctx{start, start + config.window_ns, config, thresholds,
+                      [this](uint16_t port, std::string_view route, const ClientAddress& c) {
+                        return std::find(active.begin(), active.end(),
+                                         std::make_tuple(port, std::string(route), c)) !=
+                               active.end();
+                      }};
+    std::vector<Finding> out;
+    detector_.CloseWindow(ctx, out);
+    return out;
+  }
+
+  void Activate(const Finding& f) { active.emplace_back(f.port, f.route, f.subject); }
+
+  AnomalyEngineConfig config;
+  ThresholdTable thresholds;
+  std::vector<std::tuple<uint16_t, std::string, ClientAddress>> active;
+
+ private:
+  Detector& detector_;
+};
 
 inline std::vector<Anomaly> Of(const std::vector<Anomaly>& records, DetectorKind kind) {
   std::vector<Anomaly> out;

@@ -34,17 +34,10 @@ HttpExchange Get(const ClientAddress& client, const std::string& route, std::str
   return e;
 }
 
-class Harness {
+// The engine's harness, plus BOLA's long windows.
+class Harness : public test_support::DetectorHarness {
  public:
-  explicit Harness(Detector& detector) : detector_(detector) {}
-
-  void Feed(const HttpExchange& e) {
-    ClientAddress client;
-    client.addr = e.flow.client_addr;
-    client.family = e.flow.family;
-    detector_.OnExchange(ExchangeFacts{e, e.flow.server_port, e.route, client, e.response_end_ns,
-                                       e.DurationSeconds(), static_cast<uint16_t>(e.status / 100)});
-  }
+  using DetectorHarness::DetectorHarness;
 
   // Feeds the exchanges in [start, start + 5 s) and closes that engine window.
   std::vector<Finding> FeedAndClose(const std::vector<HttpExchange>& all, uint64_t start) {
@@ -52,14 +45,6 @@ class Harness {
       if (e.response_end_ns >= start && e.response_end_ns < start + kWindow) Feed(e);
     }
     return Close(start);
-  }
-
-  std::vector<Finding> Close(uint64_t start) {
-    WindowContext ctx{start, start + kWindow, config, thresholds,
-                      [](uint16_t, std::string_view, const ClientAddress&) { return false; }};
-    std::vector<Finding> out;
-    detector_.CloseWindow(ctx, out);
-    return out;
   }
 
   // Runs the engine windows of one BOLA window starting at `start`; returns the findings of the
@@ -70,12 +55,6 @@ class Harness {
     }
     return FeedAndClose(all, start + kBolaWindow - kWindow);
   }
-
-  AnomalyEngineConfig config;
-  ThresholdTable thresholds;
-
- private:
-  Detector& detector_;
 };
 
 // 120 IDs in four runs of 30 consecutive numbers (116 adjacent to one already requested), one
@@ -305,14 +284,8 @@ TEST(BolaDetectorTest, SaveAndLoadCarryOnlyATag) {
 // Through the engine: one firing record when the BOLA window closes, resolved six quiet engine
 // windows after the verdict expires.
 TEST(BolaDetectorTest, EngineFiresOnceAndResolves) {
-  AnomalyEngineConfig config;
-  config.flood.enabled = false;
-  config.error_budget.enabled = false;
-  config.latency.enabled = false;
-  config.exfiltration.enabled = false;
-  config.slow_rate.enabled = false;
   test_support::RecordingSink sink;
-  AnomalyEngine engine(config, sink);
+  AnomalyEngine engine(test_support::Only(DetectorKind::kBola), sink);
   const std::vector<HttpExchange> attack = Enumeration(kEpoch, kAttacker);
   size_t next = 0;
   for (uint64_t s = 0; s < 200; ++s) {

@@ -17,6 +17,7 @@ using test_support::Exchange;
 using test_support::kEpoch;
 using test_support::kSecond;
 using test_support::Of;
+using test_support::Only;
 using test_support::RecordingSink;
 using test_support::Drive;
 using test_support::Traffic;
@@ -230,16 +231,6 @@ TEST(AnomalyEngine, AWallClockStepRestartsTheWindowsAtTheNewTime) {
   EXPECT_EQ(engine.Status().clock_steps, 1u);
 }
 
-AnomalyEngineConfig Only(DetectorKind kind) {
-  AnomalyEngineConfig config;
-  config.flood.enabled = kind == DetectorKind::kFlood;
-  config.error_budget.enabled = kind == DetectorKind::kErrorBudget;
-  config.latency.enabled = kind == DetectorKind::kLatency;
-  config.exfiltration.enabled = false;
-  config.slow_rate.enabled = false;
-  config.bola.enabled = false;
-  return config;
-}
 
 TEST(AnomalyEngineErrorBudget, FiveXxBurstTripsTheCircuitRuleAndBurnsTheBudget) {
   RecordingSink sink;

@@ -108,41 +108,7 @@ HttpExchange Upload(const ClientAddress& client, const std::string& route, uint6
   return e;
 }
 
-// Drives one detector the way the engine does: facts per exchange, WindowContext per window,
-// and an `active` set standing in for the engine's firing anomalies.
-class Harness {
- public:
-  explicit Harness(Detector& detector) : detector_(detector) {}
-
-  void Feed(const HttpExchange& e) {
-    ClientAddress client;
-    client.addr = e.flow.client_addr;
-    client.family = e.flow.family;
-    detector_.OnExchange(ExchangeFacts{e, e.flow.server_port, e.route, client, e.response_end_ns,
-                                       e.DurationSeconds(), static_cast<uint16_t>(e.status / 100)});
-  }
-
-  std::vector<Finding> Close(uint64_t start) {
-    WindowContext ctx{start, start + kWindow, config, thresholds,
-                      [this](uint16_t port, std::string_view route, const ClientAddress& c) {
-                        return std::find(active.begin(), active.end(),
-                                         std::make_tuple(port, std::string(route), c)) !=
-                               active.end();
-                      }};
-    std::vector<Finding> out;
-    detector_.CloseWindow(ctx, out);
-    return out;
-  }
-
-  void Activate(const Finding& f) { active.emplace_back(f.port, f.route, f.subject); }
-
-  AnomalyEngineConfig config;
-  ThresholdTable thresholds;
-  std::vector<std::tuple<uint16_t, std::string, ClientAddress>> active;
-
- private:
-  Detector& detector_;
-};
+using Harness = test_support::DetectorHarness;
 
 const ClientAddress kAttacker = Client(0, 9);
 
@@ -515,14 +481,8 @@ TEST(ExfiltrationDetectorTest, PendingExchangesAreBoundedAndCounted) {
 // Through the engine: the exchange is placed in its window by completion time and the anomaly
 // carries the detector's explanation.
 TEST(ExfiltrationDetectorTest, EngineFiresOnceForADump) {
-  AnomalyEngineConfig config;
-  config.flood.enabled = false;
-  config.error_budget.enabled = false;
-  config.latency.enabled = false;
-  config.slow_rate.enabled = false;
-  config.bola.enabled = false;
   test_support::RecordingSink sink;
-  AnomalyEngine engine(config, sink);
+  AnomalyEngine engine(test_support::Only(DetectorKind::kExfiltration), sink);
   const std::string random = RandomBytes(4096, 10);
   for (int s = 0; s < 60; ++s) {
     const uint64_t t = kEpoch + static_cast<uint64_t>(s) * kSecond;

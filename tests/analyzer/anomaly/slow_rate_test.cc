@@ -51,22 +51,7 @@ void AddConns(std::vector<ConnectionProgress>& census, const ClientAddress& clie
   }
 }
 
-class Harness {
- public:
-  explicit Harness(Detector& detector) : detector_(detector) {}
-  std::vector<Finding> Close(uint64_t start) {
-    WindowContext ctx{start, start + kWindow, config, thresholds,
-                      [](uint16_t, std::string_view, const ClientAddress&) { return false; }};
-    std::vector<Finding> out;
-    detector_.CloseWindow(ctx, out);
-    return out;
-  }
-  AnomalyEngineConfig config;
-  ThresholdTable thresholds;
-
- private:
-  Detector& detector_;
-};
+using Harness = test_support::DetectorHarness;
 
 TEST(SlowRateDetectorTest, SlowlorisFiresWithExactCountsAndExplanation) {
   SlowRateDetector detector(SlowRateConfig{});
@@ -250,14 +235,8 @@ TEST(SlowRateDetectorTest, SaveAndLoadCarryOnlyATag) {
 // Through the engine: census times are converted to wall clock and the anomaly fires once, then
 // resolves when the connections are gone.
 TEST(SlowRateDetectorTest, EngineFiresAndResolves) {
-  AnomalyEngineConfig config;
-  config.flood.enabled = false;
-  config.error_budget.enabled = false;
-  config.latency.enabled = false;
-  config.exfiltration.enabled = false;
-  config.bola.enabled = false;
   test_support::RecordingSink sink;
-  AnomalyEngine engine(config, sink);
+  AnomalyEngine engine(test_support::Only(DetectorKind::kSlowRate), sink);
   const uint64_t opened = kEpoch + 500'000'000;
   for (int s = 0; s < 120; ++s) {
     const uint64_t t = kEpoch + static_cast<uint64_t>(s) * kSecond + 2 * kSecond / 10;

@@ -61,8 +61,11 @@ void ErrorBudgetDetector::CloseWindow(const WindowContext& ctx, std::vector<Find
       1, static_cast<size_t>(uint64_t{config_.window_minutes} * 60'000'000'000ULL / window_ns));
   last_max_score_ = 0.0;
   const double budget = 1.0 - config_.burn.slo;
-  for (auto& [id, key] : keys_) {
-    const auto& [port, route] = id;
+  // Not `auto& [id, key]`: clang 14 cannot capture a structured binding in the lambdas below.
+  for (auto& entry : keys_) {
+    const uint16_t port = entry.first.first;
+    const std::string& route = entry.first.second;
+    KeyState& key = entry.second;
     // Roll the per-window ring of the seed rule.
     if (key.rolling.size() != ring) {
       key.rolling.assign(ring, {});

@@ -49,7 +49,10 @@ BodyFraming Http1Connection::OnHead(Direction dir, const MessageHead& head, uint
   interim_ = head.status < 200 && head.status != 101;
   if (interim_) return BodyFraming::kNone;
 
-  Response& response = in_flight_.emplace();
+  // Not in_flight_.emplace(): clang 14 rejects it (it judges Response not default-constructible
+  // from the member declaration, before Response's default member initializers are seen).
+  in_flight_ = Response{};
+  Response& response = *in_flight_;
   response.status = head.status;
   response.upgrade = head.upgrade;
   if (pending_.empty()) {

@@ -6,13 +6,14 @@ BUILD_PKGS=(
   cmake g++ make pkg-config clang llvm
   libbpf-dev bpftool libelf-dev zlib1g-dev
   libpcap-dev prometheus-cpp-dev libspdlog-dev libfmt-dev libyaml-cpp-dev libnghttp2-dev
-  libssl-dev
+  libssl-dev nlohmann-json3-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   libclang-rt-14-dev
 )
 TEST_PKGS=(
   iproute2 procps nginx curl wrk tshark python3 nghttp2-client openssl
   python3-grpcio python3-websockets python3-h2 prometheus-alertmanager rsyslog
+  xdp-tools ethtool
 )
 
 if [[ $(id -u) -ne 0 ]]; then

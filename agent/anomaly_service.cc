@@ -4,21 +4,9 @@
 
 #include <spdlog/spdlog.h>
 
+#include "agent/clock.h"
+
 namespace ta::agent {
-namespace {
-
-int64_t RealtimeMinusMonotonicNs() {
-  timespec real{};
-  timespec mono{};
-  clock_gettime(CLOCK_REALTIME, &real);
-  clock_gettime(CLOCK_MONOTONIC, &mono);
-  const auto ns = [](const timespec& t) {
-    return static_cast<int64_t>(t.tv_sec) * 1'000'000'000LL + t.tv_nsec;
-  };
-  return ns(real) - ns(mono);
-}
-
-}  // namespace
 
 AnomalyService::AnomalyService(const Config& config, Metrics& metrics)
     : config_(config),

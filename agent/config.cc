@@ -141,8 +141,9 @@ class ConfigParser {
       Fail(root, "expected a map of settings at the top level, got " + Describe(root));
     }
     CheckKeys(root, "",
-              {"alerts", "anomaly", "connections", "interfaces", "log", "metrics", "ports",
-               "ringbuf_size", "routes", "snaplen", "snaplen_tail", "state_dir", "tls"});
+              {"alerts", "anomaly", "connections", "control", "enforcement", "interfaces", "log",
+               "metrics", "ports", "ringbuf_size", "routes", "snaplen", "snaplen_tail",
+               "state_dir", "tls"});
     ParseInterfaces(root["interfaces"], config);
     ParsePorts(root["ports"], config);
     ParseUint(root["snaplen"], "snaplen", ConfigLimits::kMinSnaplen, ConfigLimits::kMaxSnaplen,
@@ -157,6 +158,8 @@ class ConfigParser {
     ParseStateDir(root["state_dir"], config);
     ParseAnomaly(root["anomaly"], config);
     ParseAlerts(root["alerts"], config);
+    ParseEnforcement(root["enforcement"], config);
+    ParseControl(root["control"], config);
     return config;
   }
 
@@ -665,6 +668,219 @@ class ConfigParser {
                   b.min_denied_ratio);
       ParseNumber(n["min_sequential_ratio"], "anomaly.bola.min_sequential_ratio", 0, 1,
                   b.min_sequential_ratio);
+    }
+  }
+
+  // One of `names` (in the order the error lists them).
+  template <typename T, size_t N>
+  T Choice(const YAML::Node& node, const std::string& path,
+           const std::array<std::pair<std::string_view, T>, N>& names) const {
+    const std::string text = String(node, path);
+    std::string list;
+    for (size_t i = 0; i < N; ++i) {
+      if (names[i].first == text) return names[i].second;
+      if (i != 0) list += i + 1 == N ? " or " : ", ";
+      list += names[i].first;
+    }
+    Fail(node, "'" + path + "' is '" + text + "', expected " + list);
+  }
+
+  // enforcement: docs/configuration.md#enforcement.
+  void ParseEnforcement(const YAML::Node& node, Config& config) const {
+    if (!Section(node, "enforcement",
+                 {"allowlist", "attach_mode", "dry_run", "enabled", "heartbeat_timeout_seconds",
+                  "interfaces", "max_rules", "max_tracked_sources", "new_sources_burst",
+                  "new_sources_per_second", "policy", "syn_throttle"})) {
+      return;
+    }
+    EnforcementConfig& e = config.enforcement;
+    ParseBool(node["enabled"], "enforcement.enabled", e.enabled);
+    ParseBool(node["dry_run"], "enforcement.dry_run", e.dry_run);
+    if (const YAML::Node list = node["interfaces"]; !IsAbsent(list)) {
+      RequireList(list, "enforcement.interfaces");
+      for (size_t i = 0; i < list.size(); ++i) {
+        const std::string path = IndexPath("enforcement.interfaces", i);
+        std::string name = String(list[i], path);
+        if (auto problem = InterfaceNameProblem(name)) {
+          Fail(list[i], "'" + path + "' ('" + name + "') " + *problem);
+        }
+        if (std::find(e.interfaces.begin(), e.interfaces.end(), name) != e.interfaces.end()) {
+          Fail(list[i], "'enforcement.interfaces' lists '" + name + "' twice");
+        }
+        e.interfaces.push_back(std::move(name));
+      }
+    }
+    if (const YAML::Node v = node["attach_mode"]; !IsAbsent(v)) {
+      constexpr std::array<std::pair<std::string_view, enforce::XdpAttachMode>, 3> kModes = {{
+          {"auto", enforce::XdpAttachMode::kAuto},
+          {"native", enforce::XdpAttachMode::kNative},
+          {"generic", enforce::XdpAttachMode::kGeneric},
+      }};
+      e.attach_mode = Choice(v, "enforcement.attach_mode", kModes);
+    }
+    ParseUint(node["heartbeat_timeout_seconds"], "enforcement.heartbeat_timeout_seconds", 1,
+              ConfigLimits::kMaxHeartbeatTimeoutSeconds, e.heartbeat_timeout_seconds);
+    ParseUint(node["max_rules"], "enforcement.max_rules", ConfigLimits::kMinRules,
+              ConfigLimits::kMaxRules, e.max_rules);
+    ParseUint(node["max_tracked_sources"], "enforcement.max_tracked_sources",
+              ConfigLimits::kMinTrackedSources, ConfigLimits::kMaxTrackedSources,
+              e.max_tracked_sources);
+    // Newcomer GCRA interval 1e9 / rate must be at least 1 ns.
+    ParseNumber(node["new_sources_per_second"], "enforcement.new_sources_per_second", 0.001, 1e9,
+                e.new_sources_per_second);
+    ParseUint(node["new_sources_burst"], "enforcement.new_sources_burst", 1, 1'000'000,
+              e.new_sources_burst);
+    if (const YAML::Node list = node["allowlist"]; !IsAbsent(list)) {
+      RequireList(list, "enforcement.allowlist");
+      for (size_t i = 0; i < list.size(); ++i) {
+        const std::string path = IndexPath("enforcement.allowlist", i);
+        const std::string text = String(list[i], path);
+        auto cidr = enforce::Cidr::Parse(text);
+        if (!cidr.ok()) Fail(list[i], "'" + path + "' is " + cidr.error().message);
+        auto previous = std::find(e.allowlist.begin(), e.allowlist.end(), *cidr);
+        if (previous != e.allowlist.end()) {
+          Fail(list[i], "'enforcement.allowlist' lists " + cidr->ToString() + " twice (allowlist[" +
+                            std::to_string(previous - e.allowlist.begin()) + "] and allowlist[" +
+                            std::to_string(i) + "])");
+        }
+        e.allowlist.push_back(*cidr);
+      }
+    }
+    ParsePolicy(node["policy"], e.policy);
+    ParseSynThrottle(node["syn_throttle"], e.syn_throttle);
+  }
+
+  void ParsePolicy(const YAML::Node& node, analyzer::policy::PolicyConfig& p) const {
+    if (!Section(
+            node, "enforcement.policy",
+            {"actions", "backoff", "consecutive_windows", "max_rules_per_minute", "max_sources",
+             "max_ttl_seconds", "min_source_share", "offence_memory_seconds", "ttl_jitter"})) {
+      return;
+    }
+    constexpr uint64_t kMaxDaysSeconds = 30 * 86400;
+    ParseUint(node["consecutive_windows"], "enforcement.policy.consecutive_windows", 1, 100,
+              p.consecutive_windows);
+    ParseNumber(node["min_source_share"], "enforcement.policy.min_source_share", 0, 1,
+                p.min_source_share);
+    ParseUint(node["max_sources"], "enforcement.policy.max_sources", 1, 1000, p.max_sources);
+    ParseNumber(node["backoff"], "enforcement.policy.backoff", 1, 100, p.backoff);
+    ParseSeconds(node["max_ttl_seconds"], "enforcement.policy.max_ttl_seconds", 1, kMaxDaysSeconds,
+                 p.max_ttl_ns);
+    ParseNumber(node["ttl_jitter"], "enforcement.policy.ttl_jitter", 0, 0.5, p.ttl_jitter);
+    ParseSeconds(node["offence_memory_seconds"], "enforcement.policy.offence_memory_seconds", 1,
+                 kMaxDaysSeconds, p.offence_memory_ns);
+    ParseUint(node["max_rules_per_minute"], "enforcement.policy.max_rules_per_minute", 1, 100000,
+              p.max_rules_per_minute);
+
+    const YAML::Node actions = node["actions"];
+    if (IsAbsent(actions)) return;
+    if (!actions.IsMap()) {
+      Fail(actions,
+           "'enforcement.policy.actions' must be a map of detector to action, e.g. "
+           "{flood: {action: drop, ttl_seconds: 600}}, got " +
+               Describe(actions));
+    }
+    CheckKeys(actions, "enforcement.policy.actions",
+              {"bola", "error_budget", "exfiltration", "flood", "latency", "slow_rate"});
+    p.actions.clear();  // the file's map replaces the default set
+    for (size_t k = 0; k < analyzer::anomaly::kDetectorKinds; ++k) {
+      const auto kind = static_cast<analyzer::anomaly::DetectorKind>(k);
+      const std::string name(analyzer::anomaly::DetectorName(kind));
+      const std::string path = "enforcement.policy.actions." + name;
+      const YAML::Node a = actions[name];
+      if (!actions[name].IsDefined()) continue;
+      if (IsAbsent(a) || !a.IsMap()) {
+        Fail(a, "'" + path + "' must be a map such as {action: drop, ttl_seconds: 600}, got " +
+                    Describe(a));
+      }
+      CheckKeys(a, path, {"action", "burst", "rate", "ttl_seconds"});
+      analyzer::policy::DetectorAction out;
+      out.detector = kind;
+      if (IsAbsent(a["action"])) {
+        Fail(a, "'" + path + "' has no 'action'; give one of drop, rate_limit, syn_throttle");
+      }
+      constexpr std::array<std::pair<std::string_view, analyzer::policy::RuleAction>, 3> kActions =
+          {{
+              {"drop", analyzer::policy::RuleAction::kDrop},
+              {"rate_limit", analyzer::policy::RuleAction::kRateLimit},
+              {"syn_throttle", analyzer::policy::RuleAction::kSynThrottle},
+          }};
+      out.action = Choice(a["action"], path + ".action", kActions);
+      ParseSeconds(a["ttl_seconds"], path + ".ttl_seconds", 1, kMaxDaysSeconds, out.ttl_ns);
+      for (const char* key : {"rate", "burst"}) {
+        if (!IsAbsent(a[key]) && out.action != analyzer::policy::RuleAction::kRateLimit) {
+          Fail(a[key], "'" + path + "." + key +
+                           "' applies to action rate_limit only (this "
+                           "action is " +
+                           std::string(analyzer::policy::RuleActionName(out.action)) + ")");
+        }
+      }
+      // The rule manager's bounds (agent/enforce/rule_manager.h): GCRA interval >= 1 ns.
+      ParseNumber(a["rate"], path + ".rate", 0.001, 1e9, out.rate_per_second);
+      ParseUint(a["burst"], path + ".burst", 1, 1'000'000, out.burst);
+      p.actions.push_back(out);
+    }
+  }
+
+  void ParseSynThrottle(const YAML::Node& node, analyzer::policy::SynControllerConfig& c) const {
+    if (!Section(node, "enforcement.syn_throttle",
+                 {"hold_seconds", "integral_limit", "kd", "ki", "kp", "min_admit", "min_requests",
+                  "release_seconds", "setpoint", "signal"})) {
+      return;
+    }
+    if (const YAML::Node v = node["signal"]; !IsAbsent(v)) {
+      constexpr std::array<std::pair<std::string_view, analyzer::policy::SynSignal>, 2> kSignals = {
+          {
+              {"error_ratio", analyzer::policy::SynSignal::kErrorRatio},
+              {"p99", analyzer::policy::SynSignal::kP99Latency},
+          }};
+      c.signal = Choice(v, "enforcement.syn_throttle.signal", kSignals);
+    }
+    const YAML::Node setpoint = node["setpoint"];
+    ParseNumber(setpoint, "enforcement.syn_throttle.setpoint", 0.0001, 60, c.setpoint);
+    if (c.signal == analyzer::policy::SynSignal::kErrorRatio && c.setpoint > 1) {
+      Fail(setpoint, "'enforcement.syn_throttle.setpoint' is " + setpoint.Scalar() +
+                         ", above 1: with signal error_ratio it is a share of requests (0.01 = "
+                         "1 %); for a latency in seconds set signal: p99");
+    }
+    ParseNumber(node["kp"], "enforcement.syn_throttle.kp", 0, 100, c.kp);
+    ParseNumber(node["ki"], "enforcement.syn_throttle.ki", 0, 100, c.ki);
+    ParseNumber(node["kd"], "enforcement.syn_throttle.kd", 0, 100, c.kd);
+    ParseNumber(node["integral_limit"], "enforcement.syn_throttle.integral_limit", 0, 1000,
+                c.integral_limit);
+    ParseNumber(node["min_admit"], "enforcement.syn_throttle.min_admit", 0, 1, c.min_admit);
+    ParseSeconds(node["hold_seconds"], "enforcement.syn_throttle.hold_seconds", 0, 3600, c.hold_ns);
+    ParseSeconds(node["release_seconds"], "enforcement.syn_throttle.release_seconds", 1, 86400,
+                 c.release_ns);
+    ParseUint(node["min_requests"], "enforcement.syn_throttle.min_requests", 1, 1'000'000'000,
+              c.min_requests);
+  }
+
+  void ParseControl(const YAML::Node& node, Config& config) const {
+    if (!Section(node, "control", {"group", "socket"})) return;
+    if (const YAML::Node v = node["socket"]; !IsAbsent(v)) {
+      std::string path = String(v, "control.socket");
+      if (path.empty() || path.front() != '/') {
+        Fail(v, "'control.socket' is '" + path +
+                    "'; give an absolute path such as /run/traffic-analyzer/control.sock");
+      }
+      if (path.size() > ConfigLimits::kMaxSocketPathBytes) {
+        Fail(v, "'control.socket' is " + std::to_string(path.size()) +
+                    " bytes long; a unix socket path has at most " +
+                    std::to_string(ConfigLimits::kMaxSocketPathBytes) +
+                    " (sun_path); choose a shorter one");
+      }
+      config.control.socket = std::move(path);
+    }
+    if (const YAML::Node v = node["group"]; !IsAbsent(v)) {
+      std::string group = String(v, "control.group");
+      // getgrnam(3) looks the name up when the socket is created; here only what can never be
+      // a group name (useradd's rules: no ':', ',', whitespace or '/').
+      if (group.find_first_of(":,/ \t\n\r") != std::string::npos) {
+        Fail(v, "'control.group' is '" + group +
+                    "', not a group name (no ':', ',', '/' or whitespace)");
+      }
+      config.control.group = std::move(group);
     }
   }
 

@@ -16,9 +16,13 @@
 #include "agent/alerts/dispatcher.h"
 #include "agent/alerts/json_lines.h"
 #include "agent/alerts/syslog.h"
+#include "agent/enforce/cidr.h"
+#include "agent/enforce/xdp_enforcer.h"
 #include "agent/result.h"
 #include "analyzer/analyzer.h"
 #include "analyzer/anomaly/config.h"
+#include "analyzer/policy/rule_policy.h"
+#include "analyzer/policy/syn_controller.h"
 
 namespace ta::agent {
 
@@ -35,6 +39,13 @@ struct ConfigLimits {
   static constexpr uint32_t kMaxIdleTimeoutSeconds = 86400;
   static constexpr uint32_t kMinRoutesPerPort = 10;
   static constexpr uint32_t kMaxRoutesPerPort = 100000;
+  static constexpr uint32_t kMinRules = 16;
+  static constexpr uint32_t kMaxRules = 1024 * 1024;
+  static constexpr uint32_t kMinTrackedSources = 1024;
+  static constexpr uint32_t kMaxTrackedSources = 16 * 1024 * 1024;
+  static constexpr uint32_t kMaxHeartbeatTimeoutSeconds = 300;
+  // sun_path of struct sockaddr_un is 108 bytes on Linux, one of them the terminating NUL.
+  static constexpr size_t kMaxSocketPathBytes = 107;
 };
 
 struct ConnectionsConfig {
@@ -75,6 +86,41 @@ struct AlertsConfig {
   alerts::SyslogConfig syslog;
 };
 
+// XDP enforcement (docs/enforcement.md): rules from the detectors' policy, from operators
+// through the control socket, and the static allowlist below, applied at XDP on ingress.
+struct EnforcementConfig {
+  bool enabled = false;                 // attach the XDP program at all
+  bool dry_run = false;                 // every rule only counts "would drop"
+  std::vector<std::string> interfaces;  // empty: the capture interfaces
+  enforce::XdpAttachMode attach_mode = enforce::XdpAttachMode::kAuto;
+  // The daemon beats every second; the XDP program passes everything (fails open) once the
+  // last beat is older than this. 5 s rides out a stall of a few seconds (a snapshot write, a
+  // slow sink) and still lifts a dead daemon's rules within 5 s.
+  uint32_t heartbeat_timeout_seconds = 5;
+  uint32_t max_rules = 16384;            // each LPM trie's entries and the counter slots
+  uint32_t max_tracked_sources = 65536;  // rate-limit buckets (LRU)
+  double new_sources_per_second = 1000;  // per rate-limit rule, see bpf/ta_abi.h newcomers
+  uint32_t new_sources_burst = 1000;
+  std::vector<enforce::Cidr> allowlist;  // always pass (monitoring, LB health checks)
+  // Which anomalies act and how. The default acts on floods only (drop for 600 s); an
+  // `actions` map in the file replaces the whole set ({} = detection only).
+  analyzer::policy::PolicyConfig policy = DefaultPolicy();
+  analyzer::policy::SynControllerConfig syn_throttle;
+
+  static analyzer::policy::PolicyConfig DefaultPolicy() {
+    analyzer::policy::PolicyConfig p;
+    p.actions = {{analyzer::anomaly::DetectorKind::kFlood, analyzer::policy::RuleAction::kDrop,
+                  600ULL * 1'000'000'000}};
+    return p;
+  }
+};
+
+// The control socket (trafficctl's way in).
+struct ControlConfig {
+  std::string socket = "/run/traffic-analyzer/control.sock";  // absolute path
+  std::string group;  // group owning the socket; "" = the daemon's own group
+};
+
 struct LogConfig {
   spdlog::level::level_enum level = spdlog::level::info;
 };
@@ -97,6 +143,8 @@ struct Config {
   std::string state_dir = "/var/lib/traffic-analyzer";
   AnomalyConfig anomaly;
   AlertsConfig alerts;
+  EnforcementConfig enforcement;
+  ControlConfig control;
 
   // The analyzer's share of the settings; the bounds not exposed here keep their defaults.
   analyzer::AnalyzerConfig ToAnalyzerConfig() const;

@@ -13,7 +13,12 @@
 
 #include "agent/anomaly_service.h"
 #include "agent/bpf_events.h"
+#include "agent/clock.h"
+#include "agent/control/control_server.h"
+#include "agent/control/daemon_handler.h"
+#include "agent/enforce/enforcement_service.h"
 #include "agent/interfaces.h"
+#include "agent/live_stats.h"
 #include "agent/metrics.h"
 #include "agent/prereq.h"
 #include "agent/tc_capture.h"
@@ -41,12 +46,6 @@ void InstallSignalHandlers() {
   sa.sa_handler = OnHangup;
   sigaction(SIGHUP, &sa, nullptr);
   signal(SIGPIPE, SIG_IGN);
-}
-
-uint64_t MonotonicNs() {
-  timespec ts{};
-  clock_gettime(CLOCK_MONOTONIC, &ts);  // the clock bpf_ktime_get_ns() reads
-  return static_cast<uint64_t>(ts.tv_sec) * 1'000'000'000ull + static_cast<uint64_t>(ts.tv_nsec);
 }
 
 // Everything the ring buffer callback needs.
@@ -91,17 +90,42 @@ class DropReporter {
   uint64_t reported_conn_failed_ = 0;
 };
 
-// The analyzer reports to the metrics; HTTP exchanges also go to the anomaly engine.
+// "198.18.0.2:41234" or "[2001:db8::2]:41234".
+std::string Endpoint(uint8_t family, const std::array<uint8_t, 16>& addr, uint16_t port) {
+  const std::string host = analyzer::anomaly::ClientAddress{addr, family}.ToString();
+  return family == TA_AF_INET6 ? fmt::format("[{}]:{}", host, port)
+                               : fmt::format("{}:{}", host, port);
+}
+
+// The analyzer reports to the metrics; HTTP exchanges also go to the anomaly engine, the live
+// route table (`trafficctl top`, the SYN throttle's measurements) and, when someone runs
+// `trafficctl observe`, to the control socket.
 class ExchangeTee final : public analyzer::ExchangeSink {
  public:
-  explicit ExchangeTee(Metrics& metrics) : metrics_(metrics) {}
+  ExchangeTee(Metrics& metrics, LiveRouteStats& live) : metrics_(metrics), live_(live) {}
   void SetAnomalies(AnomalyService* anomalies) { anomalies_ = anomalies; }
+  void SetControl(control::ControlServer* control) { control_ = control; }
 
   void OnHttpExchange(const analyzer::HttpExchange& e) override {
     metrics_.OnHttpExchange(e);
     if (anomalies_ != nullptr) anomalies_->OnHttpExchange(e);
+    live_.Add(MonotonicNs() / 1'000'000'000, e);
+    Flush();
+    if (control_ != nullptr && control_->HasObservers() &&
+        e.role == analyzer::HttpRole::kServer) {
+      pending_ = Observed(e);
+      // An HTTP/2 exchange may be a gRPC call, reported right after it: wait for it.
+      if (e.protocol_version != "2") Flush();
+    }
   }
-  void OnGrpcCall(const analyzer::GrpcCall& c) override { metrics_.OnGrpcCall(c); }
+  void OnGrpcCall(const analyzer::GrpcCall& c) override {
+    metrics_.OnGrpcCall(c);
+    if (pending_ && !c.client_side) {
+      pending_->protocol = "grpc";
+      pending_->grpc_status = c.status ? static_cast<int>(*c.status) : -1;
+    }
+    Flush();
+  }
   void OnWebSocketMessage(const analyzer::WebSocketMessage& m) override {
     metrics_.OnWebSocketMessage(m);
   }
@@ -119,9 +143,62 @@ class ExchangeTee final : public analyzer::ExchangeSink {
   }
   void OnTcpEnded(const analyzer::TcpConnectionEnd& end) override { metrics_.OnTcpEnded(end); }
 
+  // Publishes the exchange held back for a possible gRPC call (after each poll batch).
+  void Flush() {
+    if (!pending_) return;
+    if (control_ != nullptr) control_->Publish(*pending_);
+    pending_.reset();
+  }
+
  private:
+  static control::ObservedRequest Observed(const analyzer::HttpExchange& e) {
+    control::ObservedRequest r;
+    r.ts_unix_ns = RealtimeNs();
+    r.protocol = e.protocol_version == "2" ? "http2" : "http1";
+    r.method = e.method;
+    r.route = e.route;
+    r.status = e.status;
+    r.client = Endpoint(e.flow.family, e.flow.client_addr, e.flow.client_port);
+    r.server = Endpoint(e.flow.family, e.flow.server_addr, e.flow.server_port);
+    r.port = e.flow.server_port;
+    r.latency_ms = e.DurationSeconds() * 1e3;
+    r.request_bytes = e.request_body_bytes.value_or(0);
+    r.response_bytes = e.response_body_bytes.value_or(0);
+    return r;
+  }
+
   Metrics& metrics_;
+  LiveRouteStats& live_;
   AnomalyService* anomalies_ = nullptr;
+  control::ControlServer* control_ = nullptr;
+  std::optional<control::ObservedRequest> pending_;
+};
+
+// Ring buffer event and loss rates between two housekeeping passes.
+class RateMeter {
+ public:
+  void Update(const KernelStats& ks, std::chrono::steady_clock::time_point now) {
+    const uint64_t events = ks[TA_STAT_PAYLOAD_EVENTS] + ks[TA_STAT_CONN_EVENTS];
+    const uint64_t lost = ks[TA_STAT_RINGBUF_DROP_PAYLOAD] + ks[TA_STAT_RINGBUF_DROP_CONN];
+    if (last_ != std::chrono::steady_clock::time_point{}) {
+      const double dt = std::chrono::duration<double>(now - last_).count();
+      if (dt > 0) {
+        rates_.per_second = static_cast<double>(events - std::min(events, events_)) / dt;
+        rates_.lost_per_second = static_cast<double>(lost - std::min(lost, lost_)) / dt;
+      }
+    }
+    rates_.lost_total = lost;
+    events_ = events;
+    lost_ = lost;
+    last_ = now;
+  }
+  const control::EventRates& rates() const { return rates_; }
+
+ private:
+  control::EventRates rates_;
+  uint64_t events_ = 0;
+  uint64_t lost_ = 0;
+  std::chrono::steady_clock::time_point last_{};
 };
 
 }  // namespace
@@ -159,8 +236,10 @@ int RunDaemon(const Config& config) {
     return 1;
   }
 
+  const uint64_t started_ns = MonotonicNs();
   Metrics metrics;
-  ExchangeTee tee(metrics);
+  LiveRouteStats live;
+  ExchangeTee tee(metrics, live);
   analyzer::Analyzer analyzer(config.ToAnalyzerConfig(), tee);
   std::unique_ptr<AnomalyService> anomalies;
   if (config.anomaly.enabled) {
@@ -226,6 +305,48 @@ int RunDaemon(const Config& config) {
                  opened.error().ToString());
   }
 
+  // XDP enforcement (docs/enforcement.md). Asked for and impossible (a foreign XDP program on
+  // the interface, no XDP support) is fatal: an operator who enabled it must not believe the
+  // node is protected when it is not.
+  std::unique_ptr<enforce::EnforcementService> enforcement;
+  if (config.enforcement.enabled) {
+    const std::vector<std::string>& xdp_interfaces =
+        config.enforcement.interfaces.empty() ? interfaces : config.enforcement.interfaces;
+    auto started = enforce::EnforcementService::Start(config, xdp_interfaces, metrics);
+    if (!started) {
+      spdlog::critical("cannot start: {}", started.error().ToString());
+      return 1;
+    }
+    enforcement = std::move(*started);
+  } else {
+    spdlog::info("enforcement off (enforcement.enabled: false): anomalies are reported, no "
+                 "XDP rules are made");
+  }
+
+  // The control socket: trafficctl's way in, and the only way to change rules at runtime.
+  auto control = control::ControlServer::Listen(
+      {.path = config.control.socket, .group = config.control.group});
+  if (!control) {
+    spdlog::critical("cannot start: {}", control.error().ToString());
+    return 1;
+  }
+  tee.SetControl(control->get());
+  RateMeter rates;
+  control::DaemonView view;
+  view.config = &config;
+  view.kernel_release = prereq->kernel_release;
+  view.features = {{"ringbuf", true}, {"btf", true}, {"tc", true},
+                   {"uprobes", tls != nullptr}, {"xdp", enforcement != nullptr}};
+  view.capture_interfaces = interfaces;
+  view.started_mono_ns = started_ns;
+  view.anomalies = anomalies.get();
+  view.enforcement = enforcement.get();
+  view.tls = tls.get();
+  view.live = &live;
+  view.rates = &rates.rates();
+  control::DaemonHandler handler(std::move(view));
+  spdlog::info("control socket on {} (trafficctl)", (*control)->path());
+
   // /metrics goes up only once capture is live, so a scrape that answers reflects traffic.
   auto exposer = StartExposer(config.metrics.listen, metrics.registry());
   if (!exposer) {
@@ -246,11 +367,18 @@ int RunDaemon(const Config& config) {
     const uint64_t now_ns = MonotonicNs();
     analyzer.AdvanceTime(now_ns);
     if (anomalies) anomalies->Housekeeping(now_ns, analyzer);
+    if (enforcement) {
+      enforcement->Housekeeping(now_ns, RealtimeNs(),
+                                anomalies ? anomalies->engine().Active()
+                                          : std::vector<analyzer::anomaly::Anomaly>{},
+                                live);
+    }
     metrics.UpdateAnalyzerStats(analyzer.stats());
     metrics.UpdateDecodeStats(poll_ctx.decode_stats.truncated + poll_ctx.decode_stats.unknown_kind);
     if (auto ks = (*capture)->ReadStats(); ks) {
       metrics.UpdateKernelStats(*ks);
       drops.Report(*ks, std::chrono::steady_clock::now());
+      rates.Update(*ks, std::chrono::steady_clock::now());
     } else {
       spdlog::warn("{}", ks.error().ToString());
     }
@@ -282,6 +410,8 @@ int RunDaemon(const Config& config) {
       tls->Rescan();
       next_tls_rescan = now + kTlsRescanInterval;
     }
+    tee.Flush();
+    (*control)->Poll(handler);
     if (g_reopen.exchange(false) && anomalies) anomalies->ReopenLogs();
     if (now >= next_housekeeping) {
       housekeeping();
@@ -295,6 +425,9 @@ int RunDaemon(const Config& config) {
   ring_buffer__consume(rb);
   if (tls) tls->Poll(0);
   housekeeping();
+  // A clean stop removes enforcement with the daemon (a killed daemon's program stays attached
+  // and fails open on its stale heartbeat instead).
+  if (enforcement) enforcement->Stop();
   if (anomalies) anomalies->Stop();
   return exit_code;
 }

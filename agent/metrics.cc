@@ -101,6 +101,28 @@ Metrics::Metrics()
   for (const char* result : {"saved", "save_failed", "restored", "set_aside"}) {
     traffic_analyzer_state_snapshots_total_.Add({{"result", result}});
   }
+  for (size_t i = 0; i < TA_XDP_STAT_MAX; ++i) {
+    xdp_stats_[i] = SnapshotCounter{
+        &traffic_analyzer_xdp_packets_total_.Add({{"result", std::string(XdpStatName(i))}})};
+  }
+  {
+    size_t i = 0;
+    for (const char* change : {"added", "deleted", "expired", "rejected"}) {
+      rule_changes_[i++] =
+          SnapshotCounter{&traffic_analyzer_rule_changes_total_.Add({{"change", change}})};
+    }
+    i = 0;
+    for (const char* result : {"made", "held_back", "already_ruled"}) {
+      policy_results_[i++] =
+          SnapshotCounter{&traffic_analyzer_policy_decisions_total_.Add({{"result", result}})};
+    }
+    for (const char* kind : {"drop", "rate_limit", "syn_throttle", "allow"}) {
+      for (const char* origin : {"detector", "operator", "config"}) {
+        rules_in_force_[{kind, origin}] =
+            &traffic_analyzer_rules_.Add({{"kind", kind}, {"origin", origin}});
+      }
+    }
+  }
 
   auto received = [this](const char* kind) {
     return SnapshotCounter{&traffic_analyzer_events_received_total_.Add({{"kind", kind}})};
@@ -612,6 +634,102 @@ std::array<Metrics::SnapshotCounter, 3> Metrics::AlertSeries(const std::string& 
 
 void Metrics::CountSnapshot(std::string_view result) {
   traffic_analyzer_state_snapshots_total_.Add({{"result", std::string(result)}}).Increment();
+}
+
+std::string_view Metrics::XdpStatName(size_t stat) {
+  static constexpr std::string_view kNames[] = {
+      "seen",          "passed",     "dropped",          "would_drop",
+      "fail_open",     "not_ip",     "malformed",        "fragment",
+      "ipv6_ext_unsupported", "allowlisted", "expired_rule", "bucket_new_source",
+      "bucket_new_source_empty", "bucket_insert_failed", "cas_contended", "syn_admitted",
+      "syn_denied"};
+  static_assert(std::size(kNames) == TA_XDP_STAT_MAX, "one name per enum ta_xdp_stat");
+  return stat < std::size(kNames) ? kNames[stat] : "unknown";
+}
+
+void Metrics::UpdateEnforcement(const EnforcementSnapshot& snap) {
+  std::lock_guard lock(enforcement_mu_);
+  for (size_t i = 0; i < TA_XDP_STAT_MAX; ++i) xdp_stats_[i].Update(snap.xdp[i]);
+  rule_changes_[0].Update(snap.rules_added);
+  rule_changes_[1].Update(snap.rules_deleted);
+  rule_changes_[2].Update(snap.rules_expired);
+  rule_changes_[3].Update(snap.rules_rejected);
+  policy_results_[0].Update(snap.decisions);
+  policy_results_[1].Update(snap.held_back);
+  policy_results_[2].Update(snap.already_ruled);
+
+  std::map<std::pair<std::string, std::string>, double> in_force;
+  std::map<uint64_t, RuleSeries> next;
+  for (const RuleSample& r : snap.rules) {
+    in_force[{r.kind, r.origin}] += 1;
+    RuleSeries series;
+    if (auto it = rule_series_.find(r.id); it != rule_series_.end()) {
+      series = it->second;
+      rule_series_.erase(it);
+    } else {
+      size_t i = 0;
+      for (const char* outcome : {"matched", "dropped", "would_drop"}) {
+        const prometheus::Labels labels{{"rule", std::to_string(r.id)},
+                                        {"kind", r.kind},
+                                        {"origin", r.origin},
+                                        {"outcome", outcome}};
+        series.packets[i] = SnapshotCounter{&traffic_analyzer_rule_packets_total_.Add(labels)};
+        series.bytes[i] = SnapshotCounter{&traffic_analyzer_rule_bytes_total_.Add(labels)};
+        ++i;
+      }
+    }
+    const ta_xdp_rule_counters& c = r.counters;
+    series.packets[0].Update(c.matched_packets);
+    series.packets[1].Update(c.dropped_packets);
+    series.packets[2].Update(c.would_drop_packets);
+    series.bytes[0].Update(c.matched_bytes);
+    series.bytes[1].Update(c.dropped_bytes);
+    series.bytes[2].Update(c.would_drop_bytes);
+    next.emplace(r.id, series);
+  }
+  // Rules that are gone leave the exposition (their totals stay in Prometheus's history).
+  for (auto& [id, series] : rule_series_) {
+    for (size_t i = 0; i < 3; ++i) {
+      traffic_analyzer_rule_packets_total_.Remove(series.packets[i].counter);
+      traffic_analyzer_rule_bytes_total_.Remove(series.bytes[i].counter);
+    }
+  }
+  rule_series_ = std::move(next);
+  for (auto& [key, gauge] : rules_in_force_) {
+    auto it = in_force.find(key);
+    gauge->Set(it == in_force.end() ? 0.0 : it->second);
+  }
+
+  std::map<uint16_t, prometheus::Gauge*> syn;
+  for (const auto& [port, ratio] : snap.syn_admit) {
+    prometheus::Gauge* gauge;
+    if (auto it = syn_admit_.find(port); it != syn_admit_.end()) {
+      gauge = it->second;
+      syn_admit_.erase(it);
+    } else {
+      gauge = &traffic_analyzer_syn_admit_ratio_.Add({{"server_port", std::to_string(port)}});
+    }
+    gauge->Set(ratio);
+    syn.emplace(port, gauge);
+  }
+  for (auto& [port, gauge] : syn_admit_) traffic_analyzer_syn_admit_ratio_.Remove(gauge);
+  syn_admit_ = std::move(syn);
+
+  std::map<std::string, prometheus::Gauge*> attached;
+  for (const AttachedSample& a : snap.attached) {
+    const std::string key = a.ifname + "\n" + a.mode;
+    prometheus::Gauge* gauge;
+    if (auto it = xdp_attached_.find(key); it != xdp_attached_.end()) {
+      gauge = it->second;
+      xdp_attached_.erase(it);
+    } else {
+      gauge = &traffic_analyzer_xdp_attached_.Add({{"interface", a.ifname}, {"mode", a.mode}});
+    }
+    gauge->Set(1);
+    attached.emplace(key, gauge);
+  }
+  for (auto& [key, gauge] : xdp_attached_) traffic_analyzer_xdp_attached_.Remove(gauge);
+  xdp_attached_ = std::move(attached);
 }
 
 void Metrics::UpdateDecodeStats(uint64_t invalid_records) {

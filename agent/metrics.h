@@ -127,14 +127,28 @@ namespace ta::agent {
           "Payload bytes lost, by stage: reassembly = sequence gaps never filled; parser = "      \
           "bytes skipped while resynchronising.")                                                 \
   COUNTER(traffic_analyzer_parse_errors_total, "Protocol parse errors, by protocol.")             \
+  COUNTER(traffic_analyzer_policy_decisions_total,                                                \
+          "Rule policy outcomes per anomaly target, by result: made (a rule was asked for), "   \
+          "held_back (over max_rules_per_minute; retried next window), already_ruled.")         \
   COUNTER(traffic_analyzer_protocol_detections_total,                                             \
           "Connections by the protocol detected from their bytes (an HTTP/1.1 connection that "   \
           "upgrades counts for both).")                                                           \
   COUNTER(traffic_analyzer_records_invalid_total,                                                 \
           "Ring buffer records the daemon could not decode (a kernel/daemon ABI mismatch).")      \
+  COUNTER(traffic_analyzer_rule_bytes_total,                                                      \
+          "Bytes (frame length at XDP) an enforcement rule matched, dropped or would have "     \
+          "dropped (dry run), by rule id, kind, origin and outcome.")                           \
+  COUNTER(traffic_analyzer_rule_changes_total,                                                    \
+          "Enforcement rule table changes, by change: added, deleted, expired, rejected.")      \
+  COUNTER(traffic_analyzer_rule_packets_total,                                                    \
+          "Packets an enforcement rule matched, dropped or would have dropped (dry run), by "   \
+          "rule id, kind, origin and outcome.")                                                 \
+  GAUGE(traffic_analyzer_rules, "Enforcement rules in force, by kind and origin.")               \
   COUNTER(traffic_analyzer_state_snapshots_total,                                                 \
           "Anomaly state snapshots, by result: saved, save_failed, restored, set_aside (corrupt, " \
           "foreign or of another schema: moved away and reported).")                              \
+  GAUGE(traffic_analyzer_syn_admit_ratio,                                                         \
+        "Share of new connections (SYNs) the XDP SYN throttle admits on a port, 0..1.")         \
   COUNTER(traffic_analyzer_tls_client_hellos_unparsed_total,                                       \
           "TLS connections whose ClientHello could not be read, by reason: invalid (malformed) "  \
           "or incomplete (part of it not captured, or the connection ended inside it).")          \
@@ -149,6 +163,12 @@ namespace ta::agent {
   COUNTER(traffic_analyzer_uncaptured_bytes_total,                                                \
           "Payload bytes in the middle of segments longer than snaplen (between the captured "    \
           "head and tail): seen on the wire, deliberately not captured.")            \
+  GAUGE(traffic_analyzer_xdp_attached,                                                            \
+        "1 per interface the enforcement program is attached to, by interface and mode "        \
+        "(native, generic).")                                                                   \
+  COUNTER(traffic_analyzer_xdp_packets_total,                                                     \
+          "Frames the XDP enforcement program judged, by result (bpf/ta_abi.h enum ta_xdp_stat)" \
+          ": seen, passed, dropped, would_drop, fail_open, not_ip, malformed, fragment, ...")   \
   COUNTER(websocket_close_frames_total, "WebSocket close frames, by direction and close code.")  \
   COUNTER(websocket_messages_total,                                                               \
           "WebSocket messages (a fragmented data message counts once; control frames each), "     \
@@ -232,6 +252,30 @@ class Metrics final : public analyzer::ExchangeSink {
   void UpdateAlertSinks(const std::vector<AlertSinkCounts>& sinks);
   // result: "saved", "save_failed", "restored", "set_aside".
   void CountSnapshot(std::string_view result);
+
+  // Enforcement (agent/enforce/): the XDP program's counters, every rule's counters (series of
+  // rules that are gone are removed), table and policy counts, SYN admit ratios, attachments.
+  struct RuleSample {
+    uint64_t id = 0;
+    std::string kind;
+    std::string origin;
+    ta_xdp_rule_counters counters{};
+  };
+  struct AttachedSample {
+    std::string ifname;
+    std::string mode;
+  };
+  struct EnforcementSnapshot {
+    std::array<uint64_t, TA_XDP_STAT_MAX> xdp{};
+    std::vector<RuleSample> rules;
+    uint64_t rules_added = 0, rules_deleted = 0, rules_expired = 0, rules_rejected = 0;
+    uint64_t decisions = 0, held_back = 0, already_ruled = 0;
+    std::vector<std::pair<uint16_t, double>> syn_admit;  // (port, ratio)
+    std::vector<AttachedSample> attached;
+  };
+  void UpdateEnforcement(const EnforcementSnapshot& snapshot);
+  // The label value of each enum ta_xdp_stat in traffic_analyzer_xdp_packets_total.
+  static std::string_view XdpStatName(size_t stat);
 
   std::shared_ptr<prometheus::Registry> registry() const { return registry_; }
   // The Prometheus text exposition format (0.0.4) of everything registered.
@@ -328,6 +372,18 @@ class Metrics final : public analyzer::ExchangeSink {
   std::array<SnapshotCounter, 3> AlertSeries(const std::string& sink);
   std::mutex alert_mu_;  // guards alert_sinks_
   std::map<std::string, std::array<SnapshotCounter, 3>> alert_sinks_;  // sent, failed, dropped
+  std::mutex enforcement_mu_;  // guards the enforcement series below
+  std::array<SnapshotCounter, TA_XDP_STAT_MAX> xdp_stats_;
+  std::array<SnapshotCounter, 4> rule_changes_;  // added, deleted, expired, rejected
+  std::array<SnapshotCounter, 3> policy_results_;  // made, held_back, already_ruled
+  struct RuleSeries {
+    std::array<SnapshotCounter, 3> packets;  // matched, dropped, would_drop
+    std::array<SnapshotCounter, 3> bytes;
+  };
+  std::map<uint64_t, RuleSeries> rule_series_;
+  std::map<std::pair<std::string, std::string>, prometheus::Gauge*> rules_in_force_;
+  std::map<uint16_t, prometheus::Gauge*> syn_admit_;
+  std::map<std::string, prometheus::Gauge*> xdp_attached_;
   prometheus::Counter* request_body_unknown_ = nullptr;
   prometheus::Counter* response_body_unknown_ = nullptr;
 

@@ -18,7 +18,7 @@
 #include <linux/types.h>
 #endif
 
-#define TA_ABI_VERSION 3
+#define TA_ABI_VERSION 4
 
 /* Largest snaplen the datapath supports; config.snaplen must be <= this. A payload event
  * carries at most snaplen bytes of the payload: all of it when it fits, otherwise the first
@@ -273,6 +273,142 @@ enum ta_tls_stat {
 	TA_TLS_STAT_CALLS_LOST,      /* entry state could not be stored (table full) */
 	TA_TLS_STAT_EXEC_DROP,       /* ring buffer reserve failed for an exec record */
 	TA_TLS_STAT_MAX,
+};
+
+/* ---- XDP enforcement: xdp_enforce.bpf.c ------------------------------------------------------
+ *
+ * One program, attached at XDP on the enforcement interfaces, decides each ingress frame:
+ *
+ *   1. heartbeat stale (daemon dead or hung)    -> PASS, TA_XDP_STAT_FAIL_OPEN
+ *   2. not IPv4/IPv6, malformed, truncated      -> PASS, counted by kind (the stack judges it)
+ *   3. source in the allowlist (unexpired)      -> PASS, rule counters "matched"
+ *   4. source in the blocklist (longest prefix) -> the rule's action if it applies: its port is 0
+ *      (every packet of the source, any protocol, fragments too) or the packet is TCP to that
+ *      port; an expired entry is skipped (TA_XDP_STAT_EXPIRED) as if absent.
+ *        DROP        -> DROP
+ *        RATE_LIMIT  -> GCRA per (rule, source): conform PASS, exceed DROP
+ *   5. TCP SYN (no ACK) to a port in ta_xdp_syn   -> admit or deny by the port's admit ratio
+ *   6. otherwise                                  -> PASS
+ * A drop becomes PASS + "would drop" when TA_XDP_CFG_DRY_RUN is set globally or
+ * TA_XDP_RULE_DRY_RUN on the rule.
+ *
+ * Times are CLOCK_MONOTONIC nanoseconds (bpf_ktime_get_ns()); userspace converts wall-clock
+ * expiries before writing them. Ports are host byte order. Addresses as in ta_flow_key: IPv4
+ * in the first 4 bytes.
+ */
+
+/* The program's section function name: how the daemon recognises its own program left
+ * attached by a daemon that was killed (and replaces it) versus someone else's (refused). */
+#define TA_XDP_PROG_NAME "ta_xdp_enforce"
+
+enum ta_xdp_action {
+	TA_XDP_ACT_DROP = 0,
+	TA_XDP_ACT_RATE_LIMIT = 1,
+	TA_XDP_ACT_ALLOW = 2, /* only in the allowlist maps */
+};
+
+#define TA_XDP_RULE_DRY_RUN 0x01 /* struct ta_xdp_rule.flags, struct ta_xdp_syn_rule.flags */
+
+/* Keys of the four LPM tries ta_xdp_{allow,block}_v{4,6}; prefixlen in bits. */
+struct ta_xdp_lpm_v4_key {
+	__u32 prefixlen;
+	__u8 addr[4];
+};
+struct ta_xdp_lpm_v6_key {
+	__u32 prefixlen;
+	__u8 addr[16];
+};
+
+/* Value of the LPM tries. One entry per prefix: a second rule on the same prefix replaces the
+ * first (the rule manager refuses that instead). */
+struct ta_xdp_rule {
+	__u64 expires_ns;   /* CLOCK_MONOTONIC; 0 = never */
+	__u64 interval_ns;  /* RATE_LIMIT: GCRA emission interval, 1e9 / rate, >= 1 */
+	__u64 tolerance_ns; /* RATE_LIMIT: burst * interval_ns (a source may be this far ahead) */
+	__u32 rule_id;      /* unique while the daemon lives: part of the bucket key */
+	__u32 slot;         /* index into ta_xdp_rule_counters / ta_xdp_newcomers */
+	__u16 port;         /* destination port; 0 = every packet of the source */
+	__u8 action;        /* enum ta_xdp_action */
+	__u8 flags;         /* TA_XDP_RULE_DRY_RUN */
+	__u32 pad;
+};
+
+/* LRU hash ta_xdp_buckets: one GCRA "theoretical arrival time" per (rule, source), a single
+ * __u64 updated with compare-and-swap so concurrent CPUs never lose an update.
+ * GCRA (ITU-T I.371) is the token bucket stated as one timestamp: a packet at t conforms when
+ * max(tat, t) + interval - t <= tolerance, and then tat' = max(tat, t) + interval; with
+ * tolerance = burst * interval exactly `burst` packets pass in one instant (a burst of 0 is
+ * taken as 1, so a rule always lets its rate through). */
+struct ta_xdp_bucket_key {
+	__u32 rule_id;
+	__u8 family;
+	__u8 pad[3];
+	__u8 addr[16];
+};
+
+/* Array ta_xdp_newcomers, indexed by slot: one GCRA per rate-limit rule that admits sources
+ * not (or no longer) in ta_xdp_buckets at ta_xdp_config's newcomer rate. A newcomer within
+ * that budget starts with a full bucket (as nginx limit_req does); beyond it (a spoofed flood,
+ * or a table churning because it is full) the source starts with an EMPTY bucket and its first
+ * packet is dropped: a real client's retransmission conforms one interval later, random
+ * spoofed sources never earn anything. */
+
+/* Hash ta_xdp_syn, key __u32 port (host order): SYN admission throttle. Admission is error
+ * diffusion, not random: credit += admit_ppm per SYN, admit when it reaches 1e6 (then subtract
+ * 1e6), via compare-and-swap; exactly floor(n * ppm / 1e6) of n SYNs pass, on any CPU mix. */
+struct ta_xdp_syn_rule {
+	__u64 credit;
+	__u64 expires_ns; /* 0 = never */
+	__u32 admit_ppm;  /* 0 .. 1000000 */
+	__u32 slot;
+	__u8 flags;       /* TA_XDP_RULE_DRY_RUN */
+	__u8 pad[7];
+};
+#define TA_XDP_PPM 1000000u
+
+/* Array ta_xdp_config, one entry, written by the daemon before attaching. */
+#define TA_XDP_CFG_DRY_RUN 0x01
+struct ta_xdp_config {
+	__u64 heartbeat_timeout_ns;  /* heartbeat older than this: fail open */
+	__u64 newcomer_interval_ns;  /* 1e9 / new sources per second per rule */
+	__u64 newcomer_tolerance_ns; /* burst of new sources, as a time */
+	__u32 flags;                 /* TA_XDP_CFG_DRY_RUN */
+	__u32 pad;
+};
+/* Array ta_xdp_heartbeat, one __u64: the daemon's last CLOCK_MONOTONIC beat. 0 (never written)
+ * counts as stale. */
+
+/* Per-CPU array ta_xdp_rule_counters, indexed by slot; userspace sums CPUs and zeroes a slot
+ * before reusing it. Bytes are the frame's length at XDP (bpf_xdp_get_buff_len). */
+struct ta_xdp_rule_counters {
+	__u64 matched_packets;
+	__u64 matched_bytes;
+	__u64 dropped_packets;
+	__u64 dropped_bytes;
+	__u64 would_drop_packets; /* dry run */
+	__u64 would_drop_bytes;
+};
+
+/* Per-CPU array ta_xdp_stats, indexed by enum ta_xdp_stat. */
+enum ta_xdp_stat {
+	TA_XDP_STAT_PACKETS = 0,       /* frames seen */
+	TA_XDP_STAT_PASSED,            /* XDP_PASS returned (any reason) */
+	TA_XDP_STAT_DROPPED,           /* XDP_DROP returned */
+	TA_XDP_STAT_WOULD_DROP,        /* dry run: would have dropped */
+	TA_XDP_STAT_FAIL_OPEN,         /* heartbeat stale or never written: passed unjudged */
+	TA_XDP_STAT_NOT_IP,            /* ARP, LLDP, a third VLAN tag, ...: passed */
+	TA_XDP_STAT_MALFORMED,         /* truncated or inconsistent L2/L3/L4: passed */
+	TA_XDP_STAT_FRAGMENTS,         /* IP fragments (only source-wide rules apply) */
+	TA_XDP_STAT_IPV6_EXT_UNSUPPORTED, /* extension chain not walked (only source-wide rules) */
+	TA_XDP_STAT_ALLOWLISTED,       /* passed by the allowlist */
+	TA_XDP_STAT_EXPIRED,           /* matched an entry past its expiry: ignored */
+	TA_XDP_STAT_BUCKET_NEW,        /* new source within the newcomer budget: full bucket */
+	TA_XDP_STAT_BUCKET_NEW_EMPTY,  /* new source beyond the budget: empty bucket */
+	TA_XDP_STAT_BUCKET_INSERT_FAILED, /* bucket could not be stored: judged as exceeding */
+	TA_XDP_STAT_CAS_CONTENDED,     /* compare-and-swap retries exhausted: judged as exceeding */
+	TA_XDP_STAT_SYN_ADMITTED,
+	TA_XDP_STAT_SYN_DENIED,
+	TA_XDP_STAT_MAX,
 };
 
 #endif /* TA_ABI_H */

@@ -26,6 +26,48 @@ Config Parse(std::string_view yaml) {
   return config.ok() ? config.value() : Config{};
 }
 
+constexpr uint64_t kNs = 1'000'000'000ULL;
+
+void ExpectEnforcementDefaults(const Config& c) {
+  const EnforcementConfig& e = c.enforcement;
+  EXPECT_FALSE(e.enabled);
+  EXPECT_FALSE(e.dry_run);
+  EXPECT_TRUE(e.interfaces.empty());
+  EXPECT_EQ(e.attach_mode, enforce::XdpAttachMode::kAuto);
+  EXPECT_EQ(e.heartbeat_timeout_seconds, 5u);
+  EXPECT_EQ(e.max_rules, 16384u);
+  EXPECT_EQ(e.max_tracked_sources, 65536u);
+  EXPECT_EQ(e.new_sources_per_second, 1000.0);
+  EXPECT_EQ(e.new_sources_burst, 1000u);
+  EXPECT_TRUE(e.allowlist.empty());
+  const analyzer::policy::PolicyConfig& p = e.policy;
+  EXPECT_EQ(p.consecutive_windows, 2u);
+  EXPECT_EQ(p.min_source_share, 0.1);
+  EXPECT_EQ(p.max_sources, 5u);
+  EXPECT_EQ(p.backoff, 2.0);
+  EXPECT_EQ(p.max_ttl_ns, 86400 * kNs);
+  EXPECT_EQ(p.ttl_jitter, 0.1);
+  EXPECT_EQ(p.offence_memory_ns, 86400 * kNs);
+  EXPECT_EQ(p.max_rules_per_minute, 20u);
+  ASSERT_EQ(p.actions.size(), 1u);
+  EXPECT_EQ(p.actions[0].detector, analyzer::anomaly::DetectorKind::kFlood);
+  EXPECT_EQ(p.actions[0].action, analyzer::policy::RuleAction::kDrop);
+  EXPECT_EQ(p.actions[0].ttl_ns, 600 * kNs);
+  const analyzer::policy::SynControllerConfig& s = e.syn_throttle;
+  EXPECT_EQ(s.signal, analyzer::policy::SynSignal::kErrorRatio);
+  EXPECT_EQ(s.setpoint, 0.01);
+  EXPECT_EQ(s.kp, 0.02);
+  EXPECT_EQ(s.ki, 0.02);
+  EXPECT_EQ(s.kd, 0.0);
+  EXPECT_EQ(s.integral_limit, 50.0);
+  EXPECT_EQ(s.min_admit, 0.05);
+  EXPECT_EQ(s.hold_ns, 30 * kNs);
+  EXPECT_EQ(s.release_ns, 60 * kNs);
+  EXPECT_EQ(s.min_requests, 20u);
+  EXPECT_EQ(c.control.socket, "/run/traffic-analyzer/control.sock");
+  EXPECT_EQ(c.control.group, "");
+}
+
 void ExpectDefaults(const Config& c) {
   EXPECT_TRUE(c.interfaces.empty());
   EXPECT_EQ(c.ports, (std::vector<uint16_t>{80, 443, 8080, 8443}));
@@ -38,6 +80,7 @@ void ExpectDefaults(const Config& c) {
   EXPECT_TRUE(c.routes.patterns.empty());
   EXPECT_EQ(c.metrics.listen, "127.0.0.1:9100");
   EXPECT_EQ(c.log.level, spdlog::level::info);
+  ExpectEnforcementDefaults(c);
 }
 
 TEST(ConfigTest, EmptyTextGivesDefaults) {
@@ -57,6 +100,20 @@ TEST(ConfigTest, ShippedFileHasEveryKeyAtItsDefault) {
        {"\ninterfaces:", "\nports:", "\nsnaplen:", "\nsnaplen_tail:", "\nringbuf_size:",
         "\nconnections:", "\n  max:", "\n  idle_timeout_seconds:", "\nroutes:", "\n  max_per_port:",
         "\n  patterns:", "\nmetrics:", "\n  listen:", "\nlog:", "\n  level:"}) {
+    EXPECT_NE(text.find(key), std::string::npos) << key;
+  }
+  const std::vector<std::string> enforcement_keys = {
+      "\nenforcement:", "\n  enabled:", "\n  dry_run:", "\n  interfaces:", "\n  attach_mode:",
+      "\n  heartbeat_timeout_seconds:", "\n  max_rules:", "\n  max_tracked_sources:",
+      "\n  new_sources_per_second:", "\n  new_sources_burst:", "\n  allowlist:", "\n  policy:",
+      "\n    consecutive_windows:", "\n    min_source_share:", "\n    max_sources:",
+      "\n    backoff:", "\n    max_ttl_seconds:", "\n    ttl_jitter:",
+      "\n    offence_memory_seconds:", "\n    max_rules_per_minute:", "\n    actions:",
+      "\n      flood: {action: drop, ttl_seconds: 600}", "\n  syn_throttle:", "\n    signal:",
+      "\n    setpoint:", "\n    kp:", "\n    ki:", "\n    kd:", "\n    integral_limit:",
+      "\n    min_admit:", "\n    hold_seconds:", "\n    release_seconds:", "\n    min_requests:",
+      "\ncontrol:", "\n  socket:", "\n  group:"};
+  for (const std::string& key : enforcement_keys) {
     EXPECT_NE(text.find(key), std::string::npos) << key;
   }
 }
@@ -131,8 +188,8 @@ TEST(ConfigTest, LogLevels) {
 TEST(ConfigTest, UnknownKeysNameTheFullPath) {
   EXPECT_EQ(ErrorOf("snaplenn: 100"),
             "config:1:1: unknown key 'snaplenn' (known keys: alerts, anomaly, connections, "
-            "interfaces, log, metrics, ports, ringbuf_size, routes, snaplen, snaplen_tail, "
-            "state_dir, tls)");
+            "control, enforcement, interfaces, log, metrics, ports, ringbuf_size, routes, "
+            "snaplen, snaplen_tail, state_dir, tls)");
   EXPECT_EQ(ErrorOf("metrics:\n  lisen: 127.0.0.1:9100"),
             "config:2:3: unknown key 'metrics.lisen' (known keys: listen)");
   EXPECT_EQ(ErrorOf("connections:\n  max: 2048\n  idle_timeout: 5"),
@@ -564,6 +621,289 @@ TEST(ConfigAlertsTest, ErrorsNameTheKey) {
   EXPECT_NE(ErrorOf("alerts:\n  syslog: {facility: local9}")
                 .find("config:2:22: 'alerts.syslog.facility' is 'local9': "),
             std::string::npos);
+}
+
+}  // namespace
+}  // namespace ta::agent
+
+namespace ta::agent {
+namespace {
+
+using analyzer::anomaly::DetectorKind;
+using analyzer::policy::RuleAction;
+using analyzer::policy::SynSignal;
+
+TEST(ConfigEnforcementTest, EmptySectionsKeepDefaults) {
+  ExpectEnforcementDefaults(
+      Parse("enforcement:\n  policy:\n  syn_throttle:\n  allowlist:\ncontrol:\n"));
+}
+
+TEST(ConfigEnforcementTest, EveryKeySet) {
+  const Config c = Parse(R"(
+interfaces: [eth0]
+enforcement:
+  enabled: true
+  dry_run: true
+  interfaces: [eth1, "bond0"]
+  attach_mode: generic
+  heartbeat_timeout_seconds: 10
+  max_rules: 1024
+  max_tracked_sources: 4096
+  new_sources_per_second: 2.5
+  new_sources_burst: 20
+  allowlist: ["198.18.0.0/24", 2001:db8::1, "::ffff:198.18.1.1"]
+  policy:
+    consecutive_windows: 3
+    min_source_share: 0.25
+    max_sources: 2
+    backoff: 3
+    max_ttl_seconds: 3600
+    ttl_jitter: 0
+    offence_memory_seconds: 7200
+    max_rules_per_minute: 5
+    actions:
+      bola: {action: rate_limit, ttl_seconds: 120, rate: 5.5, burst: 10}
+      error_budget: {action: syn_throttle}
+      flood:
+        action: drop
+        ttl_seconds: 900
+  syn_throttle:
+    signal: p99
+    setpoint: 0.25
+    kp: 0.5
+    ki: 0.1
+    kd: 0.05
+    integral_limit: 20
+    min_admit: 0.1
+    hold_seconds: 0
+    release_seconds: 120
+    min_requests: 100
+control:
+  socket: /run/ta/ctl.sock
+  group: ta-operators
+)");
+  const EnforcementConfig& e = c.enforcement;
+  EXPECT_TRUE(e.enabled);
+  EXPECT_TRUE(e.dry_run);
+  EXPECT_EQ(e.interfaces, (std::vector<std::string>{"eth1", "bond0"}));
+  EXPECT_EQ(e.attach_mode, enforce::XdpAttachMode::kGeneric);
+  EXPECT_EQ(e.heartbeat_timeout_seconds, 10u);
+  EXPECT_EQ(e.max_rules, 1024u);
+  EXPECT_EQ(e.max_tracked_sources, 4096u);
+  EXPECT_EQ(e.new_sources_per_second, 2.5);
+  EXPECT_EQ(e.new_sources_burst, 20u);
+  ASSERT_EQ(e.allowlist.size(), 3u);
+  EXPECT_EQ(e.allowlist[0].ToString(), "198.18.0.0/24");
+  EXPECT_EQ(e.allowlist[1].ToString(), "2001:db8::1/128");
+  EXPECT_EQ(e.allowlist[2].ToString(), "::ffff:198.18.1.1/128");
+  EXPECT_EQ(e.allowlist[2].family, 10);
+  const auto& p = e.policy;
+  EXPECT_EQ(p.consecutive_windows, 3u);
+  EXPECT_EQ(p.min_source_share, 0.25);
+  EXPECT_EQ(p.max_sources, 2u);
+  EXPECT_EQ(p.backoff, 3.0);
+  EXPECT_EQ(p.max_ttl_ns, 3600 * kNs);
+  EXPECT_EQ(p.ttl_jitter, 0.0);
+  EXPECT_EQ(p.offence_memory_ns, 7200 * kNs);
+  EXPECT_EQ(p.max_rules_per_minute, 5u);
+  // In DetectorKind order, whatever the file's order.
+  ASSERT_EQ(p.actions.size(), 3u);
+  EXPECT_EQ(p.actions[0].detector, DetectorKind::kFlood);
+  EXPECT_EQ(p.actions[0].action, RuleAction::kDrop);
+  EXPECT_EQ(p.actions[0].ttl_ns, 900 * kNs);
+  EXPECT_EQ(p.actions[1].detector, DetectorKind::kErrorBudget);
+  EXPECT_EQ(p.actions[1].action, RuleAction::kSynThrottle);
+  EXPECT_EQ(p.actions[1].ttl_ns, 600 * kNs);
+  EXPECT_EQ(p.actions[2].detector, DetectorKind::kBola);
+  EXPECT_EQ(p.actions[2].action, RuleAction::kRateLimit);
+  EXPECT_EQ(p.actions[2].ttl_ns, 120 * kNs);
+  EXPECT_EQ(p.actions[2].rate_per_second, 5.5);
+  EXPECT_EQ(p.actions[2].burst, 10u);
+  const auto& s = e.syn_throttle;
+  EXPECT_EQ(s.signal, SynSignal::kP99Latency);
+  EXPECT_EQ(s.setpoint, 0.25);
+  EXPECT_EQ(s.kp, 0.5);
+  EXPECT_EQ(s.ki, 0.1);
+  EXPECT_EQ(s.kd, 0.05);
+  EXPECT_EQ(s.integral_limit, 20.0);
+  EXPECT_EQ(s.min_admit, 0.1);
+  EXPECT_EQ(s.hold_ns, 0u);
+  EXPECT_EQ(s.release_ns, 120 * kNs);
+  EXPECT_EQ(s.min_requests, 100u);
+  EXPECT_EQ(c.control.socket, "/run/ta/ctl.sock");
+  EXPECT_EQ(c.control.group, "ta-operators");
+}
+
+TEST(ConfigEnforcementTest, AnEmptyActionsMapMeansDetectionOnly) {
+  EXPECT_TRUE(
+      Parse("enforcement:\n  policy:\n    actions: {}\n").enforcement.policy.actions.empty());
+  // A key with no value keeps the default set.
+  EXPECT_EQ(Parse("enforcement:\n  policy:\n    actions:\n").enforcement.policy.actions.size(), 1u);
+}
+
+TEST(ConfigEnforcementTest, AttachModesAndSignals) {
+  EXPECT_EQ(Parse("enforcement: {attach_mode: native}").enforcement.attach_mode,
+            enforce::XdpAttachMode::kNative);
+  EXPECT_EQ(Parse("enforcement: {attach_mode: auto}").enforcement.attach_mode,
+            enforce::XdpAttachMode::kAuto);
+  EXPECT_EQ(
+      Parse("enforcement: {syn_throttle: {signal: error_ratio}}").enforcement.syn_throttle.signal,
+      SynSignal::kErrorRatio);
+  // A p99 setpoint in seconds may exceed 1.
+  EXPECT_EQ(Parse("enforcement: {syn_throttle: {signal: p99, setpoint: 2.5}}")
+                .enforcement.syn_throttle.setpoint,
+            2.5);
+}
+
+TEST(ConfigEnforcementTest, ErrorsNameTheKey) {
+  const std::vector<std::pair<std::string, std::string>> cases = {
+      {"enforcement: {enabled: 1}",
+       "config:1:24: 'enforcement.enabled' is '1', expected true or false"},
+      {"enforcement: {dry_run: on}",
+       "config:1:24: 'enforcement.dry_run' is 'on', expected true or false"},
+      {"enforcement: {attach_mode: offload}",
+       "config:1:28: 'enforcement.attach_mode' is 'offload', expected auto, native or generic"},
+      {"enforcement: {interfaces: eth0}",
+       "config:1:27: 'enforcement.interfaces' must be a list, got 'eth0'"},
+      {"enforcement: {interfaces: [eth0, eth0]}",
+       "config:1:34: 'enforcement.interfaces' lists 'eth0' twice"},
+      {"enforcement: {interfaces: [\"a/b\"]}",
+       "config:1:28: 'enforcement.interfaces[0]' ('a/b') contains '/', ':' or whitespace, which "
+       "interface names cannot"},
+      {"enforcement: {heartbeat_timeout_seconds: 0}",
+       "config:1:42: 'enforcement.heartbeat_timeout_seconds' is 0, out of range 1..300"},
+      {"enforcement: {heartbeat_timeout_seconds: 301}",
+       "config:1:42: 'enforcement.heartbeat_timeout_seconds' is 301, out of range 1..300"},
+      {"enforcement: {max_rules: 8}",
+       "config:1:26: 'enforcement.max_rules' is 8, out of range 16..1048576"},
+      {"enforcement: {max_rules: 1048577}",
+       "config:1:26: 'enforcement.max_rules' is 1048577, out of range 16..1048576"},
+      {"enforcement: {max_tracked_sources: 10}",
+       "config:1:36: 'enforcement.max_tracked_sources' is 10, out of range 1024..16777216"},
+      {"enforcement: {new_sources_per_second: 0}",
+       "config:1:39: 'enforcement.new_sources_per_second' is 0, out of range 0.001..1e+09"},
+      {"enforcement: {new_sources_burst: 0}",
+       "config:1:34: 'enforcement.new_sources_burst' is 0, out of range 1..1000000"},
+      {"enforcement: {allowlist: 10.0.0.0/8}",
+       "config:1:26: 'enforcement.allowlist' must be a list, got '10.0.0.0/8'"},
+      {"enforcement: {allowlist: [198.18.0.1, 10.1.2.3/8]}",
+       "config:1:39: 'enforcement.allowlist[1]' is '10.1.2.3/8': host bits are set (did you mean "
+       "10.0.0.0/8, or 10.1.2.3/32?)"},
+      {"enforcement: {allowlist: [example.com]}",
+       "config:1:27: 'enforcement.allowlist[0]' is 'example.com': not an address; expected an "
+       "IPv4 or IPv6 address with an optional /prefix, e.g. 198.18.0.0/15, 198.18.0.1, "
+       "2001:db8::/32"},
+      {"enforcement: {allowlist: [198.18.0.0/15, 198.18.0.0/15]}",
+       "config:1:42: 'enforcement.allowlist' lists 198.18.0.0/15 twice (allowlist[0] and "
+       "allowlist[1])"},
+      {"enforcement: {allowlist: [[1]]}",
+       "config:1:27: 'enforcement.allowlist[0]' must be a string, got a list"},
+      {"enforcement: {policy: 3}", "config:1:23: 'enforcement.policy' must be a map, got '3'"},
+      {"enforcement: {policy: {windows: 3}}",
+       "config:1:24: unknown key 'enforcement.policy.windows' (known keys: actions, backoff, "
+       "consecutive_windows, max_rules_per_minute, max_sources, max_ttl_seconds, "
+       "min_source_share, offence_memory_seconds, ttl_jitter)"},
+      {"enforcement: {policy: {consecutive_windows: 0}}",
+       "config:1:45: 'enforcement.policy.consecutive_windows' is 0, out of range 1..100"},
+      {"enforcement: {policy: {min_source_share: 1.5}}",
+       "config:1:42: 'enforcement.policy.min_source_share' is 1.5, out of range 0..1"},
+      {"enforcement: {policy: {max_sources: 0}}",
+       "config:1:37: 'enforcement.policy.max_sources' is 0, out of range 1..1000"},
+      {"enforcement: {policy: {backoff: 0.5}}",
+       "config:1:33: 'enforcement.policy.backoff' is 0.5, out of range 1..100"},
+      {"enforcement: {policy: {max_ttl_seconds: 0}}",
+       "config:1:41: 'enforcement.policy.max_ttl_seconds' is 0, out of range 1..2592000"},
+      {"enforcement: {policy: {ttl_jitter: 0.6}}",
+       "config:1:36: 'enforcement.policy.ttl_jitter' is 0.6, out of range 0..0.5"},
+      {"enforcement: {policy: {offence_memory_seconds: 2592001}}",
+       "config:1:48: 'enforcement.policy.offence_memory_seconds' is 2592001, out of range "
+       "1..2592000"},
+      {"enforcement: {policy: {max_rules_per_minute: 0}}",
+       "config:1:46: 'enforcement.policy.max_rules_per_minute' is 0, out of range 1..100000"},
+      {"enforcement: {policy: {actions: [flood]}}",
+       "config:1:33: 'enforcement.policy.actions' must be a map of detector to action, e.g. "
+       "{flood: {action: drop, ttl_seconds: 600}}, got a list"},
+      {"enforcement: {policy: {actions: {ddos: {action: drop}}}}",
+       "config:1:34: unknown key 'enforcement.policy.actions.ddos' (known keys: bola, "
+       "error_budget, exfiltration, flood, latency, slow_rate)"},
+      {"enforcement: {policy: {actions: {flood: drop}}}",
+       "config:1:41: 'enforcement.policy.actions.flood' must be a map such as {action: drop, "
+       "ttl_seconds: 600}, got 'drop'"},
+      {"enforcement: {policy: {actions: {flood: }}}",
+       "config:1:41: 'enforcement.policy.actions.flood' must be a map such as {action: drop, "
+       "ttl_seconds: 600}, got an empty value"},
+      {"enforcement: {policy: {actions: {flood: {ttl_seconds: 60}}}}",
+       "config:1:41: 'enforcement.policy.actions.flood' has no 'action'; give one of drop, "
+       "rate_limit, syn_throttle"},
+      {"enforcement: {policy: {actions: {flood: {action: block}}}}",
+       "config:1:50: 'enforcement.policy.actions.flood.action' is 'block', expected drop, "
+       "rate_limit or syn_throttle"},
+      {"enforcement: {policy: {actions: {flood: {action: drop, ttl: 60}}}}",
+       "config:1:56: unknown key 'enforcement.policy.actions.flood.ttl' (known keys: action, "
+       "burst, rate, ttl_seconds)"},
+      {"enforcement: {policy: {actions: {flood: {action: drop, ttl_seconds: 0}}}}",
+       "config:1:69: 'enforcement.policy.actions.flood.ttl_seconds' is 0, out of range "
+       "1..2592000"},
+      {"enforcement: {policy: {actions: {flood: {action: drop, rate: 10}}}}",
+       "config:1:62: 'enforcement.policy.actions.flood.rate' applies to action rate_limit only "
+       "(this action is drop)"},
+      {"enforcement: {policy: {actions: {bola: {action: syn_throttle, burst: 10}}}}",
+       "config:1:70: 'enforcement.policy.actions.bola.burst' applies to action rate_limit only "
+       "(this action is syn_throttle)"},
+      {"enforcement: {policy: {actions: {bola: {action: rate_limit, rate: 0}}}}",
+       "config:1:67: 'enforcement.policy.actions.bola.rate' is 0, out of range 0.001..1e+09"},
+      {"enforcement: {policy: {actions: {bola: {action: rate_limit, burst: 0}}}}",
+       "config:1:68: 'enforcement.policy.actions.bola.burst' is 0, out of range 1..1000000"},
+      {"enforcement: {syn_throttle: {signal: p95}}",
+       "config:1:38: 'enforcement.syn_throttle.signal' is 'p95', expected error_ratio or p99"},
+      {"enforcement: {syn_throttle: {setpoint: 5}}",
+       "config:1:40: 'enforcement.syn_throttle.setpoint' is 5, above 1: with signal error_ratio "
+       "it is a share of requests (0.01 = 1 %); for a latency in seconds set signal: p99"},
+      {"enforcement: {syn_throttle: {setpoint: 0}}",
+       "config:1:40: 'enforcement.syn_throttle.setpoint' is 0, out of range 0.0001..60"},
+      {"enforcement: {syn_throttle: {signal: p99, setpoint: 61}}",
+       "config:1:53: 'enforcement.syn_throttle.setpoint' is 61, out of range 0.0001..60"},
+      {"enforcement: {syn_throttle: {kp: -1}}",
+       "config:1:34: 'enforcement.syn_throttle.kp' is -1, out of range 0..100"},
+      {"enforcement: {syn_throttle: {ki: 101}}",
+       "config:1:34: 'enforcement.syn_throttle.ki' is 101, out of range 0..100"},
+      {"enforcement: {syn_throttle: {kd: x}}",
+       "config:1:34: 'enforcement.syn_throttle.kd' must be a number, got 'x'"},
+      {"enforcement: {syn_throttle: {integral_limit: 1001}}",
+       "config:1:46: 'enforcement.syn_throttle.integral_limit' is 1001, out of range 0..1000"},
+      {"enforcement: {syn_throttle: {min_admit: 1.1}}",
+       "config:1:41: 'enforcement.syn_throttle.min_admit' is 1.1, out of range 0..1"},
+      {"enforcement: {syn_throttle: {hold_seconds: 3601}}",
+       "config:1:44: 'enforcement.syn_throttle.hold_seconds' is 3601, out of range 0..3600"},
+      {"enforcement: {syn_throttle: {release_seconds: 0}}",
+       "config:1:47: 'enforcement.syn_throttle.release_seconds' is 0, out of range 1..86400"},
+      {"enforcement: {syn_throttle: {min_requests: 0}}",
+       "config:1:44: 'enforcement.syn_throttle.min_requests' is 0, out of range 1..1000000000"},
+      {"enforcement: {syn_throttle: {gain: 1}}",
+       "config:1:30: unknown key 'enforcement.syn_throttle.gain' (known keys: hold_seconds, "
+       "integral_limit, kd, ki, kp, min_admit, min_requests, release_seconds, setpoint, "
+       "signal)"},
+      {"enforcement: {xdp: true}",
+       "config:1:15: unknown key 'enforcement.xdp' (known keys: allowlist, attach_mode, dry_run, "
+       "enabled, heartbeat_timeout_seconds, interfaces, max_rules, max_tracked_sources, "
+       "new_sources_burst, new_sources_per_second, policy, syn_throttle)"},
+      {"control: {socket: control.sock}",
+       "config:1:19: 'control.socket' is 'control.sock'; give an absolute path such as "
+       "/run/traffic-analyzer/control.sock"},
+      {"control: {socket: /" + std::string(107, 'a') + "}",
+       "config:1:19: 'control.socket' is 108 bytes long; a unix socket path has at most 107 "
+       "(sun_path); choose a shorter one"},
+      {"control: {group: \"ops team\"}",
+       "config:1:18: 'control.group' is 'ops team', not a group name (no ':', ',', '/' or "
+       "whitespace)"},
+      {"control: {group: [a]}", "config:1:18: 'control.group' must be a string, got a list"},
+      {"control: {path: /x}",
+       "config:1:11: unknown key 'control.path' (known keys: group, socket)"},
+      {"control: 1", "config:1:10: 'control' must be a map, got '1'"},
+  };
+  for (const auto& [yaml, message] : cases) EXPECT_EQ(ErrorOf(yaml), message) << yaml;
+  // The longest socket path that fits is accepted.
+  EXPECT_EQ(ErrorOf("control: {socket: /" + std::string(106, 'a') + "}"), "<ok>");
 }
 
 }  // namespace

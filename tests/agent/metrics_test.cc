@@ -88,6 +88,11 @@ TEST(MetricsTest, FamiliesAreTheDocumentedOnes) {
   metrics.UpdateTlsCoverage({{42, "nginx", "/usr/lib/x86_64-linux-gnu/libssl.so.3", true, ""}});
   metrics.OnTcpOpened(flow, 1, false);
   metrics.OnTcpEstablished({flow, 1, 2, 3});
+  Metrics::EnforcementSnapshot enforcement;
+  enforcement.rules.push_back({7, "drop", "detector", {}});
+  enforcement.syn_admit.emplace_back(8080, 0.5);
+  enforcement.attached.push_back({"eth0", "native"});
+  metrics.UpdateEnforcement(enforcement);
   analyzer::TcpConnectionEnd end;
   end.flow = flow;
   metrics.OnTcpEnded(end);
@@ -104,6 +109,52 @@ TEST(MetricsTest, FamiliesAreTheDocumentedOnes) {
   for (const std::string& name : expected) {
     EXPECT_NE(docs.find("`" + name + "`"), std::string::npos) << name << " not in docs";
   }
+}
+
+TEST(MetricsTest, EnforcementSeriesFollowTheRules) {
+  Metrics metrics;
+  Metrics::EnforcementSnapshot snap;
+  snap.xdp[TA_XDP_STAT_PACKETS] = 100;
+  snap.xdp[TA_XDP_STAT_DROPPED] = 40;
+  ta_xdp_rule_counters c{};
+  c.matched_packets = 50;
+  c.dropped_packets = 40;
+  c.dropped_bytes = 4000;
+  snap.rules.push_back({7, "drop", "detector", c});
+  snap.rules.push_back({9, "allow", "config", {}});
+  snap.rules_added = 2;
+  snap.syn_admit.emplace_back(443, 0.25);
+  snap.attached.push_back({"eth0", "generic"});
+  metrics.UpdateEnforcement(snap);
+  std::string text = metrics.SerializeText();
+  EXPECT_EQ(SeriesValue(text, "traffic_analyzer_xdp_packets_total{result=\"seen\"}"), "100");
+  EXPECT_EQ(SeriesValue(text, "traffic_analyzer_xdp_packets_total{result=\"dropped\"}"), "40");
+  EXPECT_EQ(SeriesValue(text, "traffic_analyzer_xdp_packets_total{result=\"syn_denied\"}"), "0");
+  EXPECT_EQ(SeriesValue(text, "traffic_analyzer_rule_packets_total{kind=\"drop\",origin=\""
+                              "detector\",outcome=\"dropped\",rule=\"7\"}"),
+            "40");
+  EXPECT_EQ(SeriesValue(text, "traffic_analyzer_rule_bytes_total{kind=\"drop\",origin=\""
+                              "detector\",outcome=\"dropped\",rule=\"7\"}"),
+            "4000");
+  EXPECT_EQ(SeriesValue(text, "traffic_analyzer_rules{kind=\"allow\",origin=\"config\"}"), "1");
+  EXPECT_EQ(SeriesValue(text, "traffic_analyzer_rule_changes_total{change=\"added\"}"), "2");
+  EXPECT_EQ(SeriesValue(text, "traffic_analyzer_syn_admit_ratio{server_port=\"443\"}"), "0.25");
+  EXPECT_EQ(SeriesValue(text, "traffic_analyzer_xdp_attached{interface=\"eth0\",mode=\""
+                              "generic\"}"),
+            "1");
+
+  // Counters grow by the difference; a rule that is gone leaves the exposition.
+  snap.rules.erase(snap.rules.begin() + 1);
+  snap.rules[0].counters.dropped_packets = 45;
+  snap.syn_admit.clear();
+  metrics.UpdateEnforcement(snap);
+  text = metrics.SerializeText();
+  EXPECT_EQ(SeriesValue(text, "traffic_analyzer_rule_packets_total{kind=\"drop\",origin=\""
+                              "detector\",outcome=\"dropped\",rule=\"7\"}"),
+            "45");
+  EXPECT_EQ(text.find("rule=\"9\""), std::string::npos);
+  EXPECT_EQ(SeriesValue(text, "traffic_analyzer_rules{kind=\"allow\",origin=\"config\"}"), "0");
+  EXPECT_EQ(text.find("traffic_analyzer_syn_admit_ratio{"), std::string::npos);
 }
 
 TEST(MetricsTest, FixedSeriesStartAtZero) {

@@ -162,7 +162,7 @@ class TlsEndToEnd(tb.LabTestCase):
         table = tb.run([ctl, "tls", "--metrics", self.daemon.listen], check=False).stdout
         self.assertIn("nginx", table)
         down = tb.run([ctl, "tls", "--metrics", "127.0.0.1:1"], check=False)
-        self.assertEqual(down.returncode, 2)
+        self.assertEqual(down.returncode, 4)  # unreachable
         self.assertIn("is traffic-analyzer running", down.stderr)
 
     def test_nothing_lost(self):

@@ -517,8 +517,12 @@ class Nginx:
 
     def __init__(self, lab: VethLab, ports: Iterable[int] = (80, 8080), workers: int = 1,
                  http2_ports: Iterable[int] = (), grpc_proxies: dict[int, int] | None = None,
-                 tls_ports: Iterable[int] = ()):
+                 tls_ports: Iterable[int] = (), on_host: bool = False):
         self.lab = lab
+        # on_host: nginx runs in the host namespace on host_addr (clients then run in the lab's
+        # namespace), so the host veth's ingress carries the requests: where XDP enforces.
+        self.on_host = on_host
+        self.addr = lab.host_addr if on_host else lab.ns_addr
         self.ports = list(ports)
         # TLS listeners (self-signed certificate made here; ALPN h2 and http/1.1).
         self.tls_ports = set(tls_ports)
@@ -549,7 +553,7 @@ class Nginx:
             line = b"traffic-analyzer end-to-end test page, compressible text. "
             f.write((line * (GZIP_SOURCE_BODY // len(line) + 1))[:GZIP_SOURCE_BODY])
         listens = "\n".join(
-            f"    listen {self.lab.ns_addr}:{p}{' ssl' if p in self.tls_ports else ''}"
+            f"    listen {self.addr}:{p}{' ssl' if p in self.tls_ports else ''}"
             f"{' http2' if p in self.http2_ports else ''} reuseport;" for p in self.ports)
         if self.tls_ports:
             cert, key = self.cert_path, os.path.join(self.prefix, "key.pem")
@@ -633,17 +637,18 @@ http {{
         os.makedirs(self.prefix, exist_ok=True)
         self._write_files()
         conf = os.path.join(self.prefix, "nginx.conf")
-        run(["nginx", "-t", "-q", "-p", self.prefix + "/", "-c", conf], netns=self.lab.netns)
+        netns = None if self.on_host else self.lab.netns
+        run(["nginx", "-t", "-q", "-p", self.prefix + "/", "-c", conf], netns=netns)
         self.proc = spawn(["nginx", "-p", self.prefix + "/", "-c", conf],
                           os.path.join(self.prefix, "logs", "stderr.log"),
-                          netns=self.lab.netns, what="nginx")
+                          netns=netns, what="nginx")
         REAPER.register("nginx (polite stop)", self.stop)
 
         def up() -> bool:
             if self.proc.poll() is not None:
                 raise TestbedError(f"nginx exited {self.proc.returncode}:\n"
                                    + tail(os.path.join(self.prefix, "logs", "error.log")))
-            return all(tcp_connectable(self.lab.ns_addr, p)
+            return all(tcp_connectable(self.addr, p)
                        for p in self.ports + list(self.grpc_proxies))
 
         if not wait_until(up, timeout):
@@ -684,9 +689,11 @@ http {{
 def daemon_config_yaml(interfaces: list[str], ports: list[int], listen: str,
                        route_patterns: list[str] = (), snaplen: int = 1024,
                        ringbuf_size: int = 8 << 20, log_level: str = "info",
-                       state_dir: str | None = None, extra_yaml: str = "") -> str:
+                       state_dir: str | None = None, extra_yaml: str = "",
+                       control_socket: str | None = None) -> str:
     q = json.dumps  # a JSON string is a valid YAML flow scalar
-    return "\n".join(([f"state_dir: {q(state_dir)}"] if state_dir else []) + [
+    return "\n".join(([f"state_dir: {q(state_dir)}"] if state_dir else []) +
+                     ([f"control: {{socket: {q(control_socket)}}}"] if control_socket else []) + [
         f"interfaces: [{', '.join(q(i) for i in interfaces)}]",
         f"ports: [{', '.join(str(p) for p in ports)}]",
         f"snaplen: {snaplen}",
@@ -714,13 +721,19 @@ class Daemon:
         self.listen = f"127.0.0.1:{free_tcp_port()}"
         self.config_path = lab.path(f"{name}.yaml")
         self.log_path = lab.path(f"{name}.log")
+        # The control socket lives in the work dir unless that path is too long for a Unix
+        # socket address (108 bytes); never the host's /run/traffic-analyzer.
+        self.socket = lab.path(f"{name}.sock")
+        if len(self.socket) > 100:
+            self.socket = os.path.join(tempfile.gettempdir(),
+                                       f"ta-{lab.kind}-{os.getpid()}-{name}.sock")
         with open(self.config_path, "w") as f:
             # Each daemon keeps its anomaly state in the lab's work dir, never in the host's
             # /var/lib (a test must not inherit another run's baselines).
             f.write(daemon_config_yaml(interfaces or [lab.host_if], ports, self.listen,
                                        list(route_patterns), log_level=log_level,
                                        state_dir=lab.path(f"{name}-state"),
-                                       extra_yaml=extra_yaml))
+                                       extra_yaml=extra_yaml, control_socket=self.socket))
         self.proc: subprocess.Popen | None = None
 
     @property
@@ -762,6 +775,14 @@ class Daemon:
 
     def log(self) -> str:
         return tail(self.log_path, 60)
+
+    def ctl(self, *args: str, check: bool = False,
+            timeout: float = 30) -> subprocess.CompletedProcess:
+        """trafficctl (TA_TRAFFICCTL) against this daemon's control socket."""
+        ctl = os.environ.get("TA_TRAFFICCTL", "")
+        if not ctl:
+            raise TestbedError("TA_TRAFFICCTL is not set (ctest sets it)")
+        return run([ctl, "--socket", self.socket, *args], check=check, timeout=timeout)
 
 
 def replay(binary: str, pcap: str, config: str | None = None, timeout: float = 120) -> str:
@@ -907,9 +928,13 @@ def template_route(uri: str, patterns: Iterable[str] = ()) -> str:
 class Capture:
     """tshark writing the host veth's TCP traffic on `ports` to a pcapng."""
 
-    def __init__(self, lab: VethLab, ports: list[int], name: str = "capture") -> None:
+    def __init__(self, lab: VethLab, ports: list[int], name: str = "capture",
+                 in_netns: bool = False) -> None:
         self.lab = lab
         self.ports = ports
+        # in_netns: capture the namespace end of the veth instead (what left the namespace,
+        # before anything on the host, XDP included, could drop it).
+        self.in_netns = in_netns
         self.pcap = lab.path(f"{name}.pcapng")
         self.log_path = lab.path(f"{name}.tshark.log")
         self.proc: subprocess.Popen | None = None
@@ -919,8 +944,10 @@ class Capture:
     def start(self, timeout: float = 20) -> "Capture":
         bpf_filter = " or ".join(f"tcp port {p}" for p in self.ports)
         # -B: 64 MiB kernel buffer so a wrk burst does not overrun the capture.
-        self.proc = spawn(["tshark", "-n", "-i", self.lab.host_if, "-f", bpf_filter, "-B", "64",
-                           "-w", self.pcap], self.log_path, what="tshark")
+        self.proc = spawn(["tshark", "-n", "-i",
+                           self.lab.ns_if if self.in_netns else self.lab.host_if,
+                           "-f", bpf_filter, "-B", "64", "-w", self.pcap], self.log_path,
+                          netns=self.lab.netns if self.in_netns else None, what="tshark")
         REAPER.register("tshark (SIGINT)", self.stop)
 
         def capturing() -> bool:
@@ -1236,6 +1263,14 @@ class PeerServer:
 
     def log(self) -> str:
         return tail(self.log_path, 60)
+
+    def ctl(self, *args: str, check: bool = False,
+            timeout: float = 30) -> subprocess.CompletedProcess:
+        """trafficctl (TA_TRAFFICCTL) against this daemon's control socket."""
+        ctl = os.environ.get("TA_TRAFFICCTL", "")
+        if not ctl:
+            raise TestbedError("TA_TRAFFICCTL is not set (ctest sets it)")
+        return run([ctl, "--socket", self.socket, *args], check=check, timeout=timeout)
 
 
 def run_peer_client(lab: VethLab, name: str, source: str, args: Iterable[str] = (),

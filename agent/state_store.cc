@@ -63,11 +63,13 @@ std::string UtcStamp(std::time_t t) {
 
 }  // namespace
 
-StateStore::StateStore(std::string dir, std::string name, uint32_t schema_version)
+StateStore::StateStore(std::string dir, std::string name, uint32_t schema_version,
+                       Framing framing)
     : dir_(std::move(dir)),
       name_(std::move(name)),
       path_(dir_ + "/" + name_),
       schema_version_(schema_version),
+      framing_(framing),
       now_([] { return std::time(nullptr); }) {}
 
 Result<void> StateStore::CheckName() const {
@@ -97,7 +99,7 @@ Result<void> StateStore::PrepareDir() const {
     char mode[8];
     std::snprintf(mode, sizeof(mode), "%04o", st.st_mode & 07777);
     return Error{0, "state directory " + dir_ + " is writable by everyone (mode " + mode +
-                        "), so anyone could plant baselines there; make it writable by the "
+                        "), so anyone could plant state there (baselines, rules); make it writable by the "
                         "daemon only (chmod 0700 " +
                         dir_ + ") or choose another state_dir"};
   }
@@ -106,7 +108,9 @@ Result<void> StateStore::PrepareDir() const {
 
 Result<void> StateStore::Save(std::string_view payload) {
   if (auto ok = PrepareDir(); !ok) return ok;
-  const std::string image = snapshot::EncodeSnapshot(payload, schema_version_);
+  const std::string image = framing_ == Framing::kPlain
+                                ? std::string(payload)
+                                : snapshot::EncodeSnapshot(payload, schema_version_);
   std::string tmp = dir_ + "/." + name_ + std::string(kTmpMarker) + "XXXXXX";
   // mkstemp creates the file O_EXCL with mode 0600 (POSIX.1-2008).
   Fd fd(::mkostemp(tmp.data(), O_CLOEXEC));
@@ -205,6 +209,7 @@ Result<std::optional<std::string>> StateStore::Load() {
     if (have > kMaxSnapshotBytes) return SetAside("larger than a snapshot may be");
   }
   file.resize(have);
+  if (framing_ == Framing::kPlain) return std::optional<std::string>(std::move(file));
   snapshot::DecodedSnapshot decoded = snapshot::DecodeSnapshot(file, schema_version_);
   if (!decoded.ok()) {
     fd.Close();

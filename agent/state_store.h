@@ -43,9 +43,15 @@ class StateStore {
   // what a planted or damaged file can make the daemon read into memory).
   static constexpr uint64_t kMaxSnapshotBytes = uint64_t{256} << 20;
 
+  // How the payload sits in the file: inside the snapshot container (magic, schema, CRC-32C:
+  // binary baselines), or as it is (kPlain: a text format that checks itself, e.g. rules.json,
+  // which operators read). Both are written and read back with the same atomic steps.
+  enum class Framing { kSnapshotContainer, kPlain };
+
   // `name` is a plain file name (no '/', not starting with '.'); `schema_version` is the
-  // payload's schema, written into every snapshot and required on Load.
-  StateStore(std::string dir, std::string name, uint32_t schema_version);
+  // payload's schema, written into every snapshot and required on Load (kSnapshotContainer).
+  StateStore(std::string dir, std::string name, uint32_t schema_version,
+             Framing framing = Framing::kSnapshotContainer);
 
   // Atomically replaces the snapshot with `payload` (see above). Errors carry errno and say
   // which file, e.g. "cannot write state to /var/lib/traffic-analyzer/anomaly.state: No space
@@ -63,6 +69,11 @@ class StateStore {
   // range); Load uses it for container errors. If the rename fails, the error says that too.
   Error SetAside(std::string_view reason);
 
+  // Creates the state directory if missing and refuses an unusable one (see above); Save and
+  // Load do it themselves. For callers that must tell "directory unusable" (fatal) apart from
+  // "file set aside" (a note) before loading.
+  Result<void> PrepareDir() const;
+
   const std::string& path() const { return path_; }
   // Temporary files of interrupted Saves removed by the last Load.
   size_t removed_temporaries() const { return removed_temporaries_; }
@@ -72,13 +83,13 @@ class StateStore {
 
  private:
   Result<void> CheckName() const;
-  Result<void> PrepareDir() const;
   void RemoveTemporaries();
 
   std::string dir_;
   std::string name_;
   std::string path_;
   uint32_t schema_version_;
+  Framing framing_;
   size_t removed_temporaries_ = 0;
   std::function<std::time_t()> now_;
 };

@@ -21,6 +21,8 @@
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
+#include "agent/alerts/text.h"
+
 namespace ta::agent::control {
 namespace {
 
@@ -146,23 +148,6 @@ bool IsStatusClass(std::string_view s) {
 bool IsStatusCode(std::string_view s) {
   return s.size() == 3 && s[0] >= '1' && s[0] <= '5' && s[1] >= '0' && s[1] <= '9' && s[2] >= '0' &&
          s[2] <= '9';
-}
-
-// RFC 3339 (section 5.6) in UTC with milliseconds: "2026-11-25T12:00:01.123Z".
-std::string Rfc3339Millis(int64_t unix_ns) {
-  int64_t ms = unix_ns / 1000000;
-  if (unix_ns % 1000000 < 0) --ms;  // floor, so times before 1970 keep a positive fraction
-  int64_t seconds = ms / 1000;
-  int64_t fraction = ms % 1000;
-  if (fraction < 0) {
-    fraction += 1000;
-    --seconds;
-  }
-  const auto t = static_cast<std::time_t>(seconds);
-  std::tm tm{};
-  gmtime_r(&t, &tm);
-  return fmt::format("{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:03}Z", tm.tm_year + 1900, tm.tm_mon + 1,
-                     tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, fraction);
 }
 
 std::string ParentOf(const std::string& path) {
@@ -312,7 +297,8 @@ bool ObserveFilter::Matches(const ObservedRequest& request) const {
 
 Json ToJson(const ObservedRequest& request) {
   Json out = {
-      {"ts", Rfc3339Millis(request.ts_unix_ns)},
+      {"ts", alerts::FormatRfc3339Millis(
+                 static_cast<uint64_t>(std::max<int64_t>(0, request.ts_unix_ns)))},
       {"protocol", request.protocol},
       {"method", request.method},
       {"route", request.route},

@@ -6,6 +6,7 @@
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
+#include "agent/alerts/text.h"
 #include "agent/anomaly_service.h"
 #include "agent/clock.h"
 #include "agent/enforce/enforcement_service.h"
@@ -22,7 +23,7 @@ constexpr double kNsPerSecond = 1e9;
 
 Json TimeOrNull(int64_t unix_ns) {
   if (unix_ns <= 0) return nullptr;
-  return enforce::FormatRfc3339Ms(unix_ns);
+  return alerts::FormatRfc3339Millis(static_cast<uint64_t>(unix_ns));
 }
 
 Json AnomalyToJson(const anomaly::Anomaly& a) {
@@ -227,13 +228,22 @@ Result<Json> DaemonHandler::RulesAdd(const Json& args) {
   return Json{{"rule", RuleWithCounters((*e)->rules(), *added)}};
 }
 
-Result<Json> DaemonHandler::RulesDel(const Json& args) {
-  auto e = Enforcement();
-  if (!e) return e.error();
+namespace {
+
+// The {"id": N} of rules.del and rules.explain.
+Result<uint64_t> RuleId(const Json& args) {
   Args a(args);
   if (auto ok = a.OnlyKnown({"id"}); !ok) return ok.error();
   if (!a.Has("id")) return Error{0, "'id' is required (see trafficctl rules list)"};
-  auto id = a.Unsigned("id", UINT64_MAX);
+  return a.Unsigned("id", UINT64_MAX);
+}
+
+}  // namespace
+
+Result<Json> DaemonHandler::RulesDel(const Json& args) {
+  auto e = Enforcement();
+  if (!e) return e.error();
+  auto id = RuleId(args);
   if (!id) return id.error();
   auto deleted = (*e)->rules().Delete(*id);
   if (!deleted) return deleted.error();
@@ -244,10 +254,7 @@ Result<Json> DaemonHandler::RulesDel(const Json& args) {
 Result<Json> DaemonHandler::RulesExplain(const Json& args) const {
   auto e = Enforcement();
   if (!e) return e.error();
-  Args a(args);
-  if (auto ok = a.OnlyKnown({"id"}); !ok) return ok.error();
-  if (!a.Has("id")) return Error{0, "'id' is required (see trafficctl rules list)"};
-  auto id = a.Unsigned("id", UINT64_MAX);
+  auto id = RuleId(args);
   if (!id) return id.error();
   const enforce::Rule* rule = (*e)->rules().Find(*id);
   if (rule == nullptr) {

@@ -1,5 +1,6 @@
 #include "agent/enforce/rule_json.h"
 
+#include <algorithm>
 #include <array>
 #include <cmath>
 #include <ctime>
@@ -7,6 +8,8 @@
 #include <string_view>
 
 #include <fmt/format.h>
+
+#include "agent/alerts/text.h"
 
 namespace ta::agent::enforce {
 namespace {
@@ -129,22 +132,13 @@ Result<RuleKind> Kind(const json& value) {
   return kind;
 }
 
-}  // namespace
-
-std::string FormatRfc3339Ms(int64_t unix_ns) {
-  // Floor division, so times before 1970 still print their milliseconds forward.
-  int64_t seconds = unix_ns / kNsPerSecond;
-  int64_t rest = unix_ns % kNsPerSecond;
-  if (rest < 0) {
-    rest += kNsPerSecond;
-    --seconds;
-  }
-  const auto t = static_cast<std::time_t>(seconds);
-  std::tm tm{};
-  ::gmtime_r(&t, &tm);
-  return fmt::format("{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:03}Z", tm.tm_year + 1900, tm.tm_mon + 1,
-                     tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, rest / 1'000'000);
+// Rule times as the alert sinks print theirs (RFC 3339, UTC, milliseconds); a rule never has a
+// time before 1970.
+std::string Rfc3339(int64_t unix_ns) {
+  return alerts::FormatRfc3339Millis(static_cast<uint64_t>(std::max<int64_t>(0, unix_ns)));
 }
+
+}  // namespace
 
 json RuleToJson(const Rule& rule) {
   const bool has_source = rule.kind != RuleKind::kSynThrottle;
@@ -157,9 +151,9 @@ json RuleToJson(const Rule& rule) {
       {"burst", rule.burst},
       {"admit_ratio", rule.admit_ratio},
       {"dry_run", rule.dry_run},
-      {"created", FormatRfc3339Ms(rule.created_unix_ns)},
+      {"created", Rfc3339(rule.created_unix_ns)},
       {"expires",
-       rule.expires_unix_ns == 0 ? json(nullptr) : json(FormatRfc3339Ms(rule.expires_unix_ns))},
+       rule.expires_unix_ns == 0 ? json(nullptr) : json(Rfc3339(rule.expires_unix_ns))},
       {"created_unix_ns", rule.created_unix_ns},
       {"expires_unix_ns", rule.expires_unix_ns},
       {"origin", RuleOriginName(rule.origin)},

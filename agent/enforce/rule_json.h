@@ -21,9 +21,6 @@
 
 namespace ta::agent::enforce {
 
-// RFC 3339 (section 5.6) UTC with milliseconds: "2026-11-25T01:53:14.123Z".
-std::string FormatRfc3339Ms(int64_t unix_ns);
-
 nlohmann::json RuleToJson(const Rule& rule);
 // The inverse of RuleToJson (kernel-side slot and bpf_rule_id are left 0). Strict: a missing
 // field, a field of the wrong type or out of range, or an unknown field is an error naming it.

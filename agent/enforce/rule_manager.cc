@@ -1,10 +1,5 @@
 #include "agent/enforce/rule_manager.h"
 
-#include <dirent.h>
-#include <fcntl.h>
-#include <sys/stat.h>
-#include <unistd.h>
-
 #include <algorithm>
 #include <cerrno>
 #include <cstdio>
@@ -26,135 +21,13 @@ using nlohmann::json;
 
 constexpr std::string_view kFileName = "rules.json";
 constexpr int kFileVersion = 1;
-// rules.json is at most max_rules (1M) rules of well under 1 KiB each; anything much larger is
-// not ours, and must not make the daemon read it into memory.
-constexpr size_t kMaxFileBytes = size_t{1} << 30;
 
-// Closes a descriptor on every path out of a function.
-class Fd {
- public:
-  explicit Fd(int fd) : fd_(fd) {}
-  Fd(const Fd&) = delete;
-  Fd& operator=(const Fd&) = delete;
-  ~Fd() {
-    if (fd_ >= 0) ::close(fd_);
-  }
-  int get() const { return fd_; }
-  int Close() {
-    const int rc = ::close(fd_);
-    fd_ = -1;
-    return rc;
-  }
-
- private:
-  int fd_;
-};
-
-// The state directory as StateStore treats it (agent/state_store.h): created one level deep
-// with mode 0750 if missing, refused when it is not a directory or is writable by everyone
-// (anyone could plant rules there that the daemon would install).
-Result<void> PrepareDir(const std::string& dir) {
-  struct stat st {};
-  if (::stat(dir.c_str(), &st) != 0) {
-    if (errno != ENOENT) return ErrnoError("cannot use state directory " + dir);
-    if (::mkdir(dir.c_str(), 0750) == 0) {
-      ::chmod(dir.c_str(), 0750);
-    } else if (errno != EEXIST) {
-      return ErrnoError("cannot create state directory " + dir);
-    }
-    if (::stat(dir.c_str(), &st) != 0) return ErrnoError("cannot use state directory " + dir);
-  }
-  if (!S_ISDIR(st.st_mode)) return Error{ENOTDIR, "state directory " + dir + " is not a directory"};
-  if ((st.st_mode & S_IWOTH) != 0) {
-    return Error{0, fmt::format("state directory {} is writable by everyone (mode {:04o}), so "
-                                "anyone could plant rules there; make it writable by the daemon "
-                                "only (chmod 0700 {}) or choose another state_dir",
-                                dir, st.st_mode & 07777, dir)};
-  }
-  return {};
-}
-
-bool WriteAll(int fd, std::string_view data) {
-  while (!data.empty()) {
-    const ssize_t n = ::write(fd, data.data(), data.size());
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      return false;
-    }
-    data.remove_prefix(static_cast<size_t>(n));
-  }
-  return true;
-}
-
-// Atomic replacement, the same steps as StateStore::Save and for the same reasons (see
-// agent/state_store.h): temporary file in the directory, fsync, rename(2), directory fsync.
-// The payload is plain JSON rather than StateStore's binary container so that operators can
-// read rules.json; a torn or edited file is caught by the JSON parser and the field checks.
-Result<void> WriteAtomically(const std::string& dir, std::string_view name,
-                             std::string_view payload) {
-  if (auto ok = PrepareDir(dir); !ok) return ok;
-  const std::string path = dir + "/" + std::string(name);
-  std::string tmp = dir + "/." + std::string(name) + ".tmp-XXXXXX";
-  Fd fd(::mkostemp(tmp.data(), O_CLOEXEC));
-  if (fd.get() < 0) return ErrnoError("cannot write rules to " + path);
-  auto fail = [&](int err) {
-    ::unlink(tmp.c_str());
-    return ErrnoError("cannot write rules to " + path, err);
-  };
-  if (!WriteAll(fd.get(), payload)) return fail(errno);
-  if (::fsync(fd.get()) != 0) return fail(errno);
-  if (fd.Close() != 0) return fail(errno);
-  if (::rename(tmp.c_str(), path.c_str()) != 0) return fail(errno);
-  Fd d(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
-  if (d.get() < 0 || ::fsync(d.get()) != 0) {
-    return ErrnoError("wrote " + path + " but cannot sync state directory " + dir);
-  }
-  return {};
-}
-
-// Temporaries of a Persist interrupted by a crash.
-void RemoveTemporaries(const std::string& dir, std::string_view name) {
-  DIR* d = ::opendir(dir.c_str());
-  if (d == nullptr) return;
-  const std::string prefix = "." + std::string(name) + ".tmp-";
-  std::vector<std::string> stale;
-  while (const dirent* e = ::readdir(d)) {
-    const std::string_view entry(e->d_name);
-    if (entry.size() == prefix.size() + 6 && entry.substr(0, prefix.size()) == prefix) {
-      stale.emplace_back(entry);
-    }
-  }
-  ::closedir(d);
-  for (const std::string& s : stale) ::unlink((dir + "/" + s).c_str());
-}
-
-// nullopt: no file (first start). An error with err == 0 means the content is unusable (the
-// caller sets it aside); with errno set, the file could not be read at all.
-Result<std::optional<std::string>> ReadFile(const std::string& path) {
-  Fd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW));
-  if (fd.get() < 0) {
-    if (errno == ENOENT) return std::optional<std::string>();
-    if (errno == ELOOP) return Error{0, "a symbolic link, not a rules file"};
-    return ErrnoError("cannot read rules from " + path);
-  }
-  struct stat st {};
-  if (::fstat(fd.get(), &st) != 0) return ErrnoError("cannot read rules from " + path);
-  if (!S_ISREG(st.st_mode)) return Error{0, "not a regular file"};
-  std::string text;
-  char buf[65536];
-  for (;;) {
-    const ssize_t n = ::read(fd.get(), buf, sizeof(buf));
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      return ErrnoError("cannot read rules from " + path);
-    }
-    if (n == 0) break;
-    text.append(buf, static_cast<size_t>(n));
-    if (text.size() > kMaxFileBytes) {
-      return Error{0, "larger than " + std::to_string(kMaxFileBytes) + " bytes"};
-    }
-  }
-  return std::optional<std::string>(std::move(text));
+// rules.json goes through StateStore (agent/state_store.h) for its atomic replace, set-aside
+// and directory checks, as plain JSON rather than inside the binary snapshot container:
+// operators read it, and a torn or edited file is caught by the JSON parser and the field
+// checks. (StateStore bounds what it reads to kMaxSnapshotBytes, 256 MiB: far above 1M rules.)
+StateStore Store(const std::string& dir) {
+  return StateStore(dir, std::string(kFileName), kFileVersion, StateStore::Framing::kPlain);
 }
 
 // The kernel's view of an expiry: CLOCK_MONOTONIC, 0 = never. A rule that has already expired
@@ -428,7 +301,7 @@ std::string RuleManager::Serialize() const {
 
 Result<void> RuleManager::Persist() {
   if (config_.state_dir.empty()) return {};
-  return WriteAtomically(config_.state_dir, kFileName, Serialize());
+  return Store(config_.state_dir).Save(Serialize());
 }
 
 void RuleManager::PersistOrLog() {
@@ -444,13 +317,12 @@ Result<RuleManager::RestoreReport> RuleManager::Restore(int64_t now_unix_ns,
                                                         int64_t wall_minus_mono_ns) {
   RestoreReport report;
   if (config_.state_dir.empty()) return report;
-  if (auto ok = PrepareDir(config_.state_dir); !ok) return ok.error();
-  RemoveTemporaries(config_.state_dir, kFileName);
-  StateStore store(config_.state_dir, std::string(kFileName), kFileVersion);
-  auto text = ReadFile(store.path());
+  StateStore store = Store(config_.state_dir);
+  if (auto ok = store.PrepareDir(); !ok) return ok.error();
+  auto text = store.Load();
   if (!text.ok()) {
-    if (text.error().err != 0) return text.error();
-    report.note = store.SetAside(text.error().message).message;
+    if (text.error().err != 0) return text.error();  // unusable directory, unreadable file
+    report.note = text.error().message;  // set aside by Load
     return report;
   }
   if (!text->has_value()) return report;

@@ -265,8 +265,8 @@ TEST_F(StateStoreTest, WorldWritableDirectoryIsRefused) {
   ASSERT_FALSE(saved.ok());
   EXPECT_EQ(saved.error().ToString(),
             "state directory " + dir_ +
-                " is writable by everyone (mode 1777), so anyone could plant baselines there; "
-                "make it writable by the daemon only (chmod 0700 " +
+                " is writable by everyone (mode 1777), so anyone could plant state there "
+                "(baselines, rules); make it writable by the daemon only (chmod 0700 " +
                 dir_ + ") or choose another state_dir");
   EXPECT_FALSE(store.Load().ok());
   EXPECT_TRUE(Entries().empty());

@@ -615,8 +615,8 @@ TEST(RuleManagerTest, WorldWritableStateDirIsRefused) {
   ASSERT_FALSE(report.ok());
   EXPECT_EQ(report.error().message,
             "state directory " + dir.path() +
-                " is writable by everyone (mode 0777), so anyone could plant rules there; make "
-                "it writable by the daemon only (chmod 0700 " +
+                " is writable by everyone (mode 0777), so anyone could plant state there "
+                "(baselines, rules); make it writable by the daemon only (chmod 0700 " +
                 dir.path() + ") or choose another state_dir");
   // Adding still works (the rule is in force); only persisting fails, and is counted.
   EXPECT_TRUE(m.Add(Drop("198.18.0.1"), kNow, kWallMinusMono).ok());

@@ -373,8 +373,17 @@ struct ta_xdp_config {
 	__u64 newcomer_interval_ns;  /* 1e9 / new sources per second per rule */
 	__u64 newcomer_tolerance_ns; /* burst of new sources, as a time */
 	__u32 flags;                 /* TA_XDP_CFG_DRY_RUN */
-	__u32 pad;
+	__u32 populated;             /* TA_XDP_HAS_*: which tables hold entries at all */
 };
+/* ta_xdp_config.populated: the loader sets a bit after the first entry of a table is in and
+ * clears it after the last is gone, so the program skips lookups in empty tables (most nodes
+ * have no allowlist, many no IPv6 rules). A frame racing with the change is judged as if the
+ * entry were not there yet, or no longer. */
+#define TA_XDP_HAS_ALLOW_V4 0x01
+#define TA_XDP_HAS_ALLOW_V6 0x02
+#define TA_XDP_HAS_BLOCK_V4 0x04
+#define TA_XDP_HAS_BLOCK_V6 0x08
+#define TA_XDP_HAS_SYN 0x10
 /* Array ta_xdp_heartbeat, one __u64: the daemon's last CLOCK_MONOTONIC beat. 0 (never written)
  * counts as stale. */
 

@@ -146,7 +146,7 @@ static __always_inline int ta_parse_load(const struct ta_cursor *c, __u32 off, v
 /* What one frame carries into the verdict. */
 struct ta_xdp_ctx {
 	struct ta_packet pkt;
-	__u64 now;
+	__u64 now;        /* bpf_ktime_get_coarse_ns(): heartbeat and expiries (a tick is plenty) */
 	__u64 bytes;      /* bpf_xdp_get_buff_len(): the frame, all buffers */
 	__u8 has_ports;   /* a TCP header was parsed: dport and tcp_flags are valid */
 	__u8 dry_run;     /* TA_XDP_CFG_DRY_RUN */
@@ -257,18 +257,21 @@ static __always_inline int ta_rate_limit(const struct ta_xdp_rule *rule, const s
 					 const struct ta_xdp_config *cfg)
 {
 	struct ta_xdp_bucket_key key = {};
-	__u64 *tat;
+	__u64 *tat, now;
 	int verdict;
 
 	key.rule_id = rule->rule_id;
 	key.family = x->pkt.family;
 	__builtin_memcpy(key.addr, x->pkt.saddr, sizeof(key.addr));
 
+	/* The token bucket needs the precise clock (an interval can be microseconds); the rest of
+	 * the program makes do with the coarse one, which costs a load instead of a clock read. */
+	now = bpf_ktime_get_ns();
 	tat = bpf_map_lookup_elem(&ta_xdp_buckets, &key);
 	if (tat)
-		verdict = ta_gcra(tat, x->now, rule->interval_ns, rule->tolerance_ns);
+		verdict = ta_gcra(tat, now, rule->interval_ns, rule->tolerance_ns);
 	else
-		verdict = ta_bucket_new(rule, &key, cfg, x->now);
+		verdict = ta_bucket_new(rule, &key, cfg, now);
 	if (verdict < 0) {
 		ta_xdp_stat_inc(TA_XDP_STAT_CAS_CONTENDED);
 		return 0;
@@ -356,8 +359,15 @@ static __always_inline int ta_judge(struct ta_xdp_ctx *x, const struct ta_xdp_co
 	struct ta_xdp_syn_rule *syn;
 	__u32 port;
 
-	/* 3. Allowlist: wins over everything below. An expired entry is ignored. */
-	rule = v6 ? ta_lookup_v6(&ta_xdp_allow_v6, &x->pkt) : ta_lookup_v4(&ta_xdp_allow_v4, &x->pkt);
+	__u32 populated = cfg->populated;
+
+	/* 3. Allowlist: wins over everything below. An expired entry is ignored. Empty tables
+	 * are not looked up (ta_xdp_config.populated). */
+	rule = NULL;
+	if (v6 && (populated & TA_XDP_HAS_ALLOW_V6))
+		rule = ta_lookup_v6(&ta_xdp_allow_v6, &x->pkt);
+	else if (!v6 && (populated & TA_XDP_HAS_ALLOW_V4))
+		rule = ta_lookup_v4(&ta_xdp_allow_v4, &x->pkt);
 	if (rule) {
 		if (!ta_expired(rule->expires_ns, x->now)) {
 			ta_count_match(rule->slot, x->bytes);
@@ -368,7 +378,11 @@ static __always_inline int ta_judge(struct ta_xdp_ctx *x, const struct ta_xdp_co
 	}
 
 	/* 4. Blocklist: the longest prefix holding the source. */
-	rule = v6 ? ta_lookup_v6(&ta_xdp_block_v6, &x->pkt) : ta_lookup_v4(&ta_xdp_block_v4, &x->pkt);
+	rule = NULL;
+	if (v6 && (populated & TA_XDP_HAS_BLOCK_V6))
+		rule = ta_lookup_v6(&ta_xdp_block_v6, &x->pkt);
+	else if (!v6 && (populated & TA_XDP_HAS_BLOCK_V4))
+		rule = ta_lookup_v4(&ta_xdp_block_v4, &x->pkt);
 	if (rule) {
 		if (ta_expired(rule->expires_ns, x->now)) {
 			ta_xdp_stat_inc(TA_XDP_STAT_EXPIRED);
@@ -387,7 +401,8 @@ static __always_inline int ta_judge(struct ta_xdp_ctx *x, const struct ta_xdp_co
 	}
 
 	/* 5. SYN admission throttle on the destination port: a SYN without ACK. */
-	if (!x->has_ports || (x->pkt.tcp_flags & (TA_TCP_SYN | TA_TCP_ACK)) != TA_TCP_SYN)
+	if (!(populated & TA_XDP_HAS_SYN) || !x->has_ports ||
+	    (x->pkt.tcp_flags & (TA_TCP_SYN | TA_TCP_ACK)) != TA_TCP_SYN)
 		return ta_pass();
 	port = x->pkt.dport;
 	syn = bpf_map_lookup_elem(&ta_xdp_syn, &port);
@@ -460,7 +475,7 @@ int ta_xdp_enforce(struct xdp_md *ctx)
 	beat = bpf_map_lookup_elem(&ta_xdp_heartbeat, &zero);
 	if (!cfg || !beat)
 		goto fail_open;
-	x.now = bpf_ktime_get_ns();
+	x.now = bpf_ktime_get_coarse_ns();
 	{
 		__u64 last = *(volatile __u64 *)beat;
 

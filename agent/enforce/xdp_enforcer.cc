@@ -184,6 +184,7 @@ Result<void> XdpEnforcer::WriteConfig() {
   cfg.newcomer_tolerance_ns =
       cfg.newcomer_interval_ns > UINT64_MAX / burst ? UINT64_MAX : cfg.newcomer_interval_ns * burst;
   cfg.flags = options_.dry_run ? TA_XDP_CFG_DRY_RUN : 0;
+  cfg.populated = populated_;
   uint32_t zero = 0;
   if (bpf_map__update_elem(skel_->maps.ta_xdp_config, &zero, sizeof(zero), &cfg, sizeof(cfg), 0) !=
       0) {
@@ -399,6 +400,56 @@ bpf_map* XdpEnforcer::TrieFor(const Cidr& c, bool allow) const {
   return allow ? skel_->maps.ta_xdp_allow_v4 : skel_->maps.ta_xdp_block_v4;
 }
 
+uint32_t XdpEnforcer::BitFor(const Cidr& c, bool allow) const {
+  if (c.family == kAfInet6) return allow ? TA_XDP_HAS_ALLOW_V6 : TA_XDP_HAS_BLOCK_V6;
+  return allow ? TA_XDP_HAS_ALLOW_V4 : TA_XDP_HAS_BLOCK_V4;
+}
+
+void XdpEnforcer::Track(uint32_t bit, std::set<Cidr>& entries, const Cidr& prefix,
+                        bool present) {
+  if (present) {
+    entries.insert(prefix);
+  } else {
+    entries.erase(prefix);
+  }
+  const uint32_t populated = entries.empty() ? populated_ & ~bit : populated_ | bit;
+  if (populated == populated_) return;
+  populated_ = populated;
+  // The map changed first, the bit follows: a frame in between is judged as if the change
+  // had not happened yet (an added rule acts a few microseconds later, a removed one is
+  // simply not found).
+  if (auto r = WriteConfig(); !r) {
+    // The entry is in the map but the program may skip its table until the next change; say
+    // so rather than pretend (a config write failing is as unlikely as the map write failing).
+    spdlog::error("enforcement: {}: rules in {} may be ignored until the next rule change",
+                  r.error().ToString(), bit == TA_XDP_HAS_SYN ? "ta_xdp_syn" : "a trie");
+  }
+}
+
+namespace {
+
+size_t TrieIndex(uint32_t bit) {
+  switch (bit) {
+    case TA_XDP_HAS_ALLOW_V4:
+      return 0;
+    case TA_XDP_HAS_ALLOW_V6:
+      return 1;
+    case TA_XDP_HAS_BLOCK_V4:
+      return 2;
+    default:
+      return 3;
+  }
+}
+
+Cidr PortKey(uint16_t port) {
+  Cidr c;
+  c.addr[0] = static_cast<uint8_t>(port >> 8);
+  c.addr[1] = static_cast<uint8_t>(port & 0xff);
+  return c;
+}
+
+}  // namespace
+
 Result<void> XdpEnforcer::PutRule(const XdpRuleEntry& entry) {
   auto key = MakeLpmKey(entry.source);
   if (!key) return key.error();
@@ -433,6 +484,8 @@ Result<void> XdpEnforcer::PutRule(const XdpRuleEntry& entry) {
     return ErrnoError(
         fmt::format("adding {} to {} failed", PrefixText(entry.source), bpf_map__name(map)), err);
   }
+  const uint32_t bit = BitFor(entry.source, entry.allow);
+  Track(bit, prefixes_[TrieIndex(bit)], entry.source, true);
   return {};
 }
 
@@ -444,6 +497,8 @@ Result<void> XdpEnforcer::DeleteRule(const Cidr& source, bool allow) {
     return ErrnoError(
         fmt::format("removing {} from {} failed", PrefixText(source), bpf_map__name(map)));
   }
+  const uint32_t bit = BitFor(source, allow);
+  Track(bit, prefixes_[TrieIndex(bit)], source, false);
   return {};
 }
 
@@ -479,6 +534,7 @@ Result<void> XdpEnforcer::PutSyn(const XdpSynEntry& entry) {
     }
     return ErrnoError(fmt::format("adding the SYN throttle on port {} failed", entry.port), err);
   }
+  Track(TA_XDP_HAS_SYN, syn_ports_, PortKey(entry.port), true);
   return {};
 }
 
@@ -487,6 +543,7 @@ Result<void> XdpEnforcer::DeleteSyn(uint16_t port) {
   if (bpf_map__delete_elem(skel_->maps.ta_xdp_syn, &key, sizeof(key), 0) != 0) {
     return ErrnoError(fmt::format("removing the SYN throttle on port {} failed", port));
   }
+  Track(TA_XDP_HAS_SYN, syn_ports_, PortKey(port), false);
   return {};
 }
 

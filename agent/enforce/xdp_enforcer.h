@@ -19,6 +19,7 @@
 #include <array>
 #include <cstdint>
 #include <memory>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -105,12 +106,21 @@ class XdpEnforcer {
 
  private:
   XdpEnforcer(xdp_enforce* skel, const XdpEnforcerOptions& options);
-  Result<void> WriteConfig();  // ta_xdp_config from options_
+  Result<void> WriteConfig();  // ta_xdp_config from options_ and populated_
   bpf_map* TrieFor(const Cidr& source, bool allow) const;
+  // After a successful put or delete: records which tables hold entries and rewrites
+  // ta_xdp_config.populated when a table became empty or non-empty.
+  void Track(uint32_t bit, std::set<Cidr>& entries, const Cidr& prefix, bool present);
+  uint32_t BitFor(const Cidr& source, bool allow) const;
 
   xdp_enforce* skel_;
   XdpEnforcerOptions options_;
   std::vector<XdpAttachment> attachments_;
+  // The prefixes in each trie (indexed like the TA_XDP_HAS_* bits) and the throttled ports:
+  // an LPM trie cannot be asked whether it holds an exact prefix, so the loader keeps count.
+  std::array<std::set<Cidr>, 4> prefixes_;
+  std::set<Cidr> syn_ports_;  // the port in addr[0..1], family 0
+  uint32_t populated_ = 0;
 };
 
 }  // namespace ta::agent::enforce

@@ -386,7 +386,9 @@ TEST_F(XdpEnforceTest, ExpiredBlockIsIgnoredV4AndV6) {
   const uint64_t now = MonotonicNs();
   RuleSpec past;
   past.slot = 1;
-  past.expires_ns = now - 1;
+  // Expiries are judged on the coarse clock (one scheduler tick behind at most): a second ago
+  // is expired on any kernel.
+  past.expires_ns = now - kSecond;
   Put(Prefix("198.18.0.0", 24), past);
   past.slot = 2;
   Put(Prefix("2001:db8::", 64), past);
@@ -439,7 +441,7 @@ TEST_F(XdpEnforceTest, ExpiredAllowEntryLetsTheBlocklistDecide) {
   RuleSpec allow;
   allow.action = TA_XDP_ACT_ALLOW;
   allow.slot = 3;
-  allow.expires_ns = MonotonicNs() - 1;
+  allow.expires_ns = MonotonicNs() - kSecond;
   Put(Prefix("198.18.0.7", 32), allow);
   EXPECT_EQ(Run(Tcp("198.18.0.7")), kDrop);
   EXPECT_COUNTERS(3u, Matched(0, 0));
@@ -449,6 +451,33 @@ TEST_F(XdpEnforceTest, ExpiredAllowEntryLetsTheBlocklistDecide) {
 
 // ---------------------------------------------------------------------------------------------
 // Longest prefix: the most specific rule decides, whatever its action.
+
+// The loader tells the program which tables hold entries (ta_xdp_config.populated) so empty
+// ones are not looked up: removing one of two entries must keep the other judged, removing the
+// last and adding again must bring the table back, per table and per family.
+TEST_F(XdpEnforceTest, TablesStayJudgedAcrossAddsAndDeletes) {
+  Block("198.18.0.0", 24, 1);
+  Block("198.18.1.0", 24, 2);
+  ASSERT_TRUE(enf_->DeleteRule(Prefix("198.18.0.0", 24), false).ok());
+  EXPECT_EQ(Run(Tcp("198.18.1.9")), kDrop);  // the other entry of the trie
+  EXPECT_EQ(Run(Tcp("198.18.0.9")), kPass);
+  ASSERT_TRUE(enf_->DeleteRule(Prefix("198.18.1.0", 24), false).ok());
+  EXPECT_EQ(Run(Tcp("198.18.1.9")), kPass);  // the trie is empty
+  Block("198.18.2.0", 24, 3);
+  EXPECT_EQ(Run(Tcp("198.18.2.9")), kDrop);  // and judged again once it is not
+  Block("2001:db8::", 32, 4);
+  EXPECT_EQ(Run(Tcp("2001:db8::9")), kDrop);  // the IPv6 trie has its own bit
+  ASSERT_TRUE(enf_->DeleteRule(Prefix("2001:db8::", 32), false).ok());
+  EXPECT_EQ(Run(Tcp("198.18.2.9")), kDrop);  // emptying IPv6 leaves IPv4 alone
+  Syn(80, 0, 5);
+  Syn(81, 0, 6);
+  ASSERT_TRUE(enf_->DeleteSyn(80).ok());
+  EXPECT_EQ(Run(Tcp("198.18.7.9", 81, kSyn)), kDrop);  // the other throttled port
+  ASSERT_TRUE(enf_->DeleteSyn(81).ok());
+  EXPECT_EQ(Run(Tcp("198.18.7.9", 81, kSyn)), kPass);
+  Syn(82, 0, 7);
+  EXPECT_EQ(Run(Tcp("198.18.7.9", 82, kSyn)), kDrop);
+}
 
 TEST_F(XdpEnforceTest, LongestPrefixWinsV4AndV6) {
   Block("198.18.0.0", 16, 1);
@@ -711,7 +740,7 @@ TEST_F(XdpEnforceTest, SynThrottleKeepsItsCreditAcrossRatioUpdates) {
 }
 
 TEST_F(XdpEnforceTest, ExpiredSynThrottleIsIgnored) {
-  Syn(80, 0, 5, false, MonotonicNs() - 1);
+  Syn(80, 0, 5, false, MonotonicNs() - kSecond);
   EXPECT_EQ(Run(Tcp("198.18.0.9", 80, kSyn)), kPass);
   EXPECT_COUNTERS(5u, Matched(0, 0));
   ExpectStats(Stats(),

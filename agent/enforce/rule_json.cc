@@ -16,7 +16,6 @@ namespace {
 
 using nlohmann::json;
 
-constexpr int64_t kNsPerSecond = 1'000'000'000;
 // ttl_s bound: 1e9 s (31 years) keeps ttl_ns and now + ttl_ns far from int64 overflow.
 constexpr double kMaxTtlSeconds = 1e9;
 

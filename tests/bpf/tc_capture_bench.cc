@@ -56,12 +56,7 @@ double TimeEmpty(const Bytes& frame, uint32_t repeat) {
   if (fd < 0) return -1;
   std::vector<double> rounds;
   for (int r = 0; r < kRounds; ++r) {
-    bpf_test_run_opts opts;
-    std::memset(&opts, 0, sizeof(opts));
-    opts.sz = sizeof(opts);
-    opts.data_in = frame.data();
-    opts.data_size_in = static_cast<uint32_t>(frame.size());
-    opts.repeat = static_cast<int>(repeat);
+    bpf_test_run_opts opts = TestRunOpts(frame, repeat);
     if (bpf_prog_test_run_opts(fd, &opts) != 0) return -1;
     rounds.push_back(opts.duration);
   }
@@ -183,21 +178,8 @@ std::vector<Row> Rows() {
 
 int main(int argc, char** argv) {
   using namespace ta::testing;
-  uint32_t repeat = 1000000;
-  for (int i = 1; i < argc; ++i) {
-    if (std::strcmp(argv[i], "--repeat") == 0 && i + 1 < argc) {
-      repeat = static_cast<uint32_t>(std::strtoul(argv[++i], nullptr, 10));
-    } else {
-      std::fprintf(stderr, "usage: %s [--repeat N]\n", argv[0]);
-      return 2;
-    }
-  }
-  if (geteuid() != 0) {
-    std::fprintf(stderr,
-                 "tc_capture_bench needs root (CAP_BPF, CAP_NET_ADMIN) to load and "
-                 "test-run BPF programs; run it with sudo\n");
-    return 1;
-  }
+  uint32_t repeat = 0;
+  if (int rc = ParseBenchArgs(argc, argv, "tc_capture_bench", &repeat); rc >= 0) return rc;
 
   auto rows = Rows();
   std::printf("tc_capture: ns per packet, bpf_prog_test_run repeat=%u, median of %d rounds\n\n",

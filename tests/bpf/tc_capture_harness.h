@@ -17,6 +17,7 @@
 #include <string>
 #include <vector>
 
+#include "tests/bpf/test_run.h"
 #include "tests/common/capture_scenarios.h"
 
 #include "ta_abi.h"
@@ -196,16 +197,6 @@ class TcHarness {
  private:
   TcHarness() = default;
 
-  // LIBBPF_OPTS() is a C statement expression; spelled out for C++.
-  static bpf_test_run_opts TestRunOpts(const Bytes& frame, uint32_t repeat) {
-    bpf_test_run_opts opts;
-    std::memset(&opts, 0, sizeof(opts));
-    opts.sz = sizeof(opts);
-    opts.data_in = frame.data();
-    opts.data_size_in = static_cast<uint32_t>(frame.size());
-    opts.repeat = static_cast<int>(repeat);
-    return opts;
-  }
 
   static std::unique_ptr<TcHarness> Fail(std::string* err, const char* what, int e) {
     if (err != nullptr) *err = std::string(what) + ": " + std::strerror(e < 0 ? -e : e);

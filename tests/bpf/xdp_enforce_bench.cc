@@ -25,6 +25,7 @@
 #include <vector>
 
 #include "agent/enforce/xdp_enforcer.h"
+#include "tests/bpf/test_run.h"
 #include "tests/common/packet_builder.h"
 
 namespace ta::testing {
@@ -55,12 +56,7 @@ double Median(std::vector<double> v) {
 double Time(int prog_fd, const Bytes& frame, uint32_t repeat, uint32_t expect, std::string* err) {
   std::vector<double> rounds;
   for (int r = 0; r < kRounds; ++r) {
-    bpf_test_run_opts opts;
-    std::memset(&opts, 0, sizeof(opts));
-    opts.sz = sizeof(opts);
-    opts.data_in = frame.data();
-    opts.data_size_in = static_cast<uint32_t>(frame.size());
-    opts.repeat = static_cast<int>(repeat);
+    bpf_test_run_opts opts = TestRunOpts(frame, repeat);
     if (int e = bpf_prog_test_run_opts(prog_fd, &opts); e != 0) {
       *err = std::string("test_run failed: ") + std::strerror(-e);
       return -1;
@@ -209,21 +205,8 @@ std::unique_ptr<XdpFilter> LoadXdpFilter(const char* object, std::string* err) {
 
 int main(int argc, char** argv) {
   using namespace ta::testing;
-  uint32_t repeat = 1000000;
-  for (int i = 1; i < argc; ++i) {
-    if (std::strcmp(argv[i], "--repeat") == 0 && i + 1 < argc) {
-      repeat = static_cast<uint32_t>(std::strtoul(argv[++i], nullptr, 10));
-    } else {
-      std::fprintf(stderr, "usage: %s [--repeat N]\n", argv[0]);
-      return 2;
-    }
-  }
-  if (geteuid() != 0) {
-    std::fprintf(stderr,
-                 "xdp_enforce_bench needs root (CAP_BPF, CAP_NET_ADMIN); run it with "
-                 "sudo\n");
-    return 1;
-  }
+  uint32_t repeat = 0;
+  if (int rc = ParseBenchArgs(argc, argv, "xdp_enforce_bench", &repeat); rc >= 0) return rc;
   libbpf_set_print(nullptr);
 
   const Bytes ack4 = BuildFrame(Tcp("198.18.0.1"));
@@ -311,12 +294,7 @@ int main(int argc, char** argv) {
     Row r{"ta_xdp_enforce: 10k rules, SYN throttle 50% (CAS)", syn4, XDP_PASS, -1, ""};
     std::vector<double> rounds;
     for (int i = 0; i < kRounds; ++i) {
-      bpf_test_run_opts opts;
-      std::memset(&opts, 0, sizeof(opts));
-      opts.sz = sizeof(opts);
-      opts.data_in = syn4.data();
-      opts.data_size_in = static_cast<uint32_t>(syn4.size());
-      opts.repeat = static_cast<int>(repeat);
+      bpf_test_run_opts opts = TestRunOpts(syn4, repeat);
       if (bpf_prog_test_run_opts(ours->prog_fd(), &opts) != 0) break;
       rounds.push_back(opts.duration);
     }

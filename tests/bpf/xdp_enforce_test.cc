@@ -26,6 +26,7 @@
 #include <vector>
 
 #include "agent/enforce/xdp_enforcer.h"
+#include "tests/bpf/test_run.h"
 #include "tests/common/packet_builder.h"
 #include "tests/common/privileges.h"
 
@@ -201,12 +202,7 @@ class XdpEnforceTest : public ::testing::Test {
 
   // One run of the program; the XDP action, or -errno if test_run itself failed.
   int Run(const Bytes& frame, uint32_t repeat = 1) {
-    bpf_test_run_opts opts;
-    std::memset(&opts, 0, sizeof(opts));
-    opts.sz = sizeof(opts);
-    opts.data_in = frame.data();
-    opts.data_size_in = static_cast<uint32_t>(frame.size());
-    opts.repeat = static_cast<int>(repeat);
+    bpf_test_run_opts opts = TestRunOpts(frame, repeat);
     if (int err = bpf_prog_test_run_opts(enf_->prog_fd(), &opts); err != 0) return err;
     return static_cast<int>(opts.retval);
   }
@@ -766,12 +762,7 @@ void RunOnCpus(int prog_fd, const Bytes& frame, uint32_t repeat_per_cpu) {
     CPU_SET(static_cast<size_t>(cpu % std::max(1, libbpf_num_possible_cpus())), &set);
     sched_setaffinity(0, sizeof(set), &set);  // best effort: one CPU still runs everything
     for (uint32_t done = 0; done < repeat_per_cpu; done += 100) {
-      bpf_test_run_opts opts;
-      std::memset(&opts, 0, sizeof(opts));
-      opts.sz = sizeof(opts);
-      opts.data_in = frame.data();
-      opts.data_size_in = static_cast<uint32_t>(frame.size());
-      opts.repeat = 100;
+      bpf_test_run_opts opts = TestRunOpts(frame, 100);
       EXPECT_EQ(bpf_prog_test_run_opts(prog_fd, &opts), 0);
     }
   };

@@ -47,6 +47,9 @@ bool ChunkedDecoder::ParseSizeLine(std::string_view line) {
   if (i < line.size() && line[i] != ';') return false;
   if (line.find('\r') != std::string_view::npos) return false;  // bare CR (§2.2)
 
+  // RFC 9112 section 7.1: "prevent parsing errors due to integer conversion overflows". Each
+  // size fits 64 bits (checked above); their sum must too, or body_bytes() would wrap.
+  if (size > UINT64_MAX - body_bytes_) return false;
   remaining_ = size;
   body_bytes_ += size;
   phase_ = size == 0 ? Phase::kTrailer : Phase::kData;

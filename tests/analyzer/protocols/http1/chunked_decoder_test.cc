@@ -74,6 +74,21 @@ TEST(ChunkedDecoderTest, RejectsMalformedFraming) {
   }
 }
 
+// Found by fuzz.http1_chunked (regressions/http1_chunked/chunk_sizes_summing_past_2_64): each
+// size fits 64 bits, their sum did not, and the decoded body size wrapped around to 9.
+TEST(ChunkedDecoderTest, RejectsChunkSizesWhoseSumOverflows) {
+  ChunkedDecoder d(1024);
+  EXPECT_EQ(d.Consume("A\r\n0123456789\r\n").state, ParseState::kNeedsMoreData);
+  EXPECT_EQ(d.body_bytes(), 10u);
+  EXPECT_EQ(d.Consume("FFFFFFFFFFFFFFFF\r\n").state, ParseState::kInvalid);
+  EXPECT_EQ(d.body_bytes(), 10u);
+  // The largest sum that fits is still fine.
+  ChunkedDecoder e(1024);
+  EXPECT_EQ(e.Consume("A\r\n0123456789\r\nFFFFFFFFFFFFFFF5\r\n").state,
+            ParseState::kNeedsMoreData);
+  EXPECT_EQ(e.body_bytes(), UINT64_MAX);
+}
+
 TEST(ChunkedDecoderTest, BoundsSizeLinesAndTrailers) {
   ChunkedDecoder d(16);
   EXPECT_EQ(d.Consume("5;" + std::string(20, 'x')).state, ParseState::kInvalid);

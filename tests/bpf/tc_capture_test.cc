@@ -7,6 +7,7 @@
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 #include <fcntl.h>
+#include <sys/file.h>
 #include <gtest/gtest.h>
 #include <net/if.h>
 #include <netinet/in.h>
@@ -389,7 +390,12 @@ int Sh(const std::string& cmd) { return std::system((cmd + " >/dev/null 2>&1").c
 
 class VethPair {
  public:
-  VethPair() {
+  // One pair at a time on the host, across processes: ctest -j runs these tests in parallel
+  // processes, and two pairs would both put 198.19.254.1/30 on a host interface, so one
+  // test's connections would be routed into the other's namespace and time out. The lock is
+  // an flock on a file in /tmp, released when the pair is gone (or the process dies).
+  VethPair() : lock_fd_(open("/tmp/ta-bpft-veth.lock", O_RDWR | O_CREAT | O_CLOEXEC, 0600)) {
+    if (lock_fd_ >= 0) flock(lock_fd_, LOCK_EX);
     const std::string id = std::to_string(getpid() % 100000);
     ns_ = "ta-bpft-" + id;
     host_ = "tabh" + id;
@@ -408,12 +414,16 @@ class VethPair {
   ~VethPair() {
     Sh("ip link del " + host_);
     Sh("ip netns del " + ns_);
+    if (lock_fd_ >= 0) close(lock_fd_);  // releases the flock
   }
+  VethPair(const VethPair&) = delete;
+  VethPair& operator=(const VethPair&) = delete;
   bool ok() const { return ok_; }
   const std::string& host() const { return host_; }
   std::string netns_path() const { return "/var/run/netns/" + ns_; }
 
  private:
+  int lock_fd_;
   std::string ns_, host_, peer_;
   bool ok_ = false;
 };

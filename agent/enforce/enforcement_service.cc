@@ -191,19 +191,13 @@ void EnforcementService::Apply(const analyzer::policy::RuleDecision& d, uint64_t
   req.detector = std::string(analyzer::anomaly::DetectorName(d.detector));
   req.reason = d.reason;
   req.offence = d.offence;
-  analyzer::policy::SynController* controller = nullptr;
   if (req.kind == RuleKind::kSynThrottle) {
-    auto [it, fresh] = controllers_.try_emplace(d.port, config_.enforcement.syn_throttle);
-    controller = &it->second;
-    controller->Engage(static_cast<uint64_t>(unix_ns));
+    analyzer::policy::SynController& controller =
+        controllers_.try_emplace(d.port, config_.enforcement.syn_throttle).first->second;
+    controller.Engage(static_cast<uint64_t>(unix_ns));
     if (rules_->FindSynThrottle(d.port) != nullptr) return;  // already throttled: held longer
-    const uint32_t seconds = static_cast<uint32_t>(
-        std::max<uint64_t>(1, config_.anomaly.engine.window_ns / kNsPerSecond));
-    const LivePortWindow w = live.Port(mono_ns / kNsPerSecond, d.port, seconds);
-    req.admit_ratio = controller->Update(
-        static_cast<uint64_t>(unix_ns), {.requests = w.requests, .errors = w.errors,
-                                          .p99_seconds = w.p99_seconds});
-    (void)fresh;
+    req.admit_ratio =
+        controller.Update(static_cast<uint64_t>(unix_ns), Measure(live, mono_ns, d.port));
   }
   auto added = rules_->Add(req, unix_ns, offset_ns);
   if (!added) {
@@ -223,11 +217,19 @@ void EnforcementService::Apply(const analyzer::policy::RuleDecision& d, uint64_t
                added->offence, added->reason);
 }
 
+analyzer::policy::SynMeasurement EnforcementService::Measure(const LiveRouteStats& live,
+                                                             uint64_t mono_ns,
+                                                             uint16_t port) const {
+  // The port over the last anomaly window (the controller's step), in whole seconds.
+  const auto seconds = static_cast<uint32_t>(
+      std::max<uint64_t>(1, config_.anomaly.engine.window_ns / kNsPerSecond));
+  const LivePortWindow w = live.Port(mono_ns / kNsPerSecond, port, seconds);
+  return {.requests = w.requests, .errors = w.errors, .p99_seconds = w.p99_seconds};
+}
+
 void EnforcementService::SteerSynThrottles(uint64_t mono_ns, int64_t offset_ns,
                                            const LiveRouteStats& live) {
   const int64_t unix_ns = static_cast<int64_t>(mono_ns) + offset_ns;
-  const uint32_t seconds = static_cast<uint32_t>(
-      std::max<uint64_t>(1, config_.anomaly.engine.window_ns / kNsPerSecond));
   for (auto it = controllers_.begin(); it != controllers_.end();) {
     const uint16_t port = it->first;
     const Rule* rule = rules_->FindSynThrottle(port);
@@ -235,10 +237,8 @@ void EnforcementService::SteerSynThrottles(uint64_t mono_ns, int64_t offset_ns,
       it = controllers_.erase(it);  // deleted by an operator, or expired
       continue;
     }
-    const LivePortWindow w = live.Port(mono_ns / kNsPerSecond, port, seconds);
-    const double ratio = it->second.Update(
-        static_cast<uint64_t>(unix_ns),
-        {.requests = w.requests, .errors = w.errors, .p99_seconds = w.p99_seconds});
+    const double ratio =
+        it->second.Update(static_cast<uint64_t>(unix_ns), Measure(live, mono_ns, port));
     const uint64_t id = rule->id;
     if (it->second.TakeReleased()) {
       spdlog::info("rule {} released: SYN throttle on :{} no longer needed (the port's signal "

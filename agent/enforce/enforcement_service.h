@@ -70,6 +70,9 @@ class EnforcementService {
   void Apply(const analyzer::policy::RuleDecision& decision, uint64_t mono_ns, int64_t unix_ns,
              int64_t offset_ns, const LiveRouteStats& live);
   void SteerSynThrottles(uint64_t mono_ns, int64_t offset_ns, const LiveRouteStats& live);
+  // What a SYN throttle's controller measures on `port`.
+  analyzer::policy::SynMeasurement Measure(const LiveRouteStats& live, uint64_t mono_ns,
+                                           uint16_t port) const;
   void Export(uint64_t mono_ns);
 
   const Config config_;

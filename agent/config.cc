@@ -2,6 +2,7 @@
 
 #include <arpa/inet.h>
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -18,6 +19,7 @@
 #include <string>
 #include <utility>
 
+#include <fmt/format.h>
 #include <yaml-cpp/eventhandler.h>
 #include <yaml-cpp/yaml.h>
 
@@ -35,6 +37,13 @@ namespace {
 struct ConfigError {
   std::string message;
 };
+
+constexpr std::array<std::pair<std::string_view, LogFormat>, 4> kLogFormats = {{
+    {"auto", LogFormat::kAuto},
+    {"text", LogFormat::kText},
+    {"json", LogFormat::kJson},
+    {"journal", LogFormat::kJournal},
+}};
 
 // spdlog's level names, in spdlog's order.
 constexpr std::array<std::pair<std::string_view, spdlog::level::level_enum>, 7> kLogLevels = {{
@@ -385,13 +394,46 @@ class ConfigParser {
   }
 
   void ParseMetrics(const YAML::Node& node, Config& config) const {
-    if (!Section(node, "metrics", {"listen"})) return;
-    const YAML::Node listen = node["listen"];
-    if (IsAbsent(listen)) return;
-    std::string text = String(listen, "metrics.listen");
-    auto parsed = ParseListenAddress(text);
-    if (!parsed.ok()) Fail(listen, "'metrics.listen' is '" + text + "': " + parsed.error().message);
-    config.metrics.listen = std::move(text);
+    if (!Section(node, "metrics", {"allow", "listen", "web_config_file"})) return;
+    if (const YAML::Node listen = node["listen"]; !IsAbsent(listen)) {
+      std::string text = String(listen, "metrics.listen");
+      auto parsed = ParseListenAddress(text);
+      if (!parsed.ok()) {
+        Fail(listen, "'metrics.listen' is '" + text + "': " + parsed.error().message);
+      }
+      config.metrics.listen = std::move(text);
+    }
+    if (const YAML::Node list = node["allow"]; !IsAbsent(list)) {
+      config.metrics.allow = CidrList(list, "metrics.allow");
+    }
+    if (const YAML::Node file = node["web_config_file"]; !IsAbsent(file)) {
+      std::string path = String(file, "metrics.web_config_file");
+      if (!path.empty() && path.front() != '/') {
+        Fail(file, "'metrics.web_config_file' is '" + path +
+                       "'; give an absolute path such as /etc/traffic-analyzer/web.yaml");
+      }
+      config.metrics.web_config_file = std::move(path);
+    }
+  }
+
+  // A list of distinct CIDRs ("198.18.0.0/15", a bare address for one host).
+  std::vector<enforce::Cidr> CidrList(const YAML::Node& list, const std::string& key) const {
+    RequireList(list, key);
+    std::vector<enforce::Cidr> out;
+    for (size_t i = 0; i < list.size(); ++i) {
+      const std::string path = IndexPath(key, i);
+      const std::string text = String(list[i], path);
+      auto cidr = enforce::Cidr::Parse(text);
+      if (!cidr.ok()) Fail(list[i], "'" + path + "' is " + cidr.error().message);
+      auto previous = std::find(out.begin(), out.end(), *cidr);
+      if (previous != out.end()) {
+        Fail(list[i], "'" + key + "' lists " + cidr->ToString() + " twice (" +
+                          IndexPath(key, static_cast<size_t>(previous - out.begin())) + " and " +
+                          path + ")");
+      }
+      out.push_back(*cidr);
+    }
+    return out;
   }
 
   void ParseTls(const YAML::Node& node, Config& config) const {
@@ -731,20 +773,7 @@ class ConfigParser {
     ParseUint(node["new_sources_burst"], "enforcement.new_sources_burst", 1, 1'000'000,
               e.new_sources_burst);
     if (const YAML::Node list = node["allowlist"]; !IsAbsent(list)) {
-      RequireList(list, "enforcement.allowlist");
-      for (size_t i = 0; i < list.size(); ++i) {
-        const std::string path = IndexPath("enforcement.allowlist", i);
-        const std::string text = String(list[i], path);
-        auto cidr = enforce::Cidr::Parse(text);
-        if (!cidr.ok()) Fail(list[i], "'" + path + "' is " + cidr.error().message);
-        auto previous = std::find(e.allowlist.begin(), e.allowlist.end(), *cidr);
-        if (previous != e.allowlist.end()) {
-          Fail(list[i], "'enforcement.allowlist' lists " + cidr->ToString() + " twice (allowlist[" +
-                            std::to_string(previous - e.allowlist.begin()) + "] and allowlist[" +
-                            std::to_string(i) + "])");
-        }
-        e.allowlist.push_back(*cidr);
-      }
+      e.allowlist = CidrList(list, "enforcement.allowlist");
     }
     ParsePolicy(node["policy"], e.policy);
     ParseSynThrottle(node["syn_throttle"], e.syn_throttle);
@@ -885,18 +914,26 @@ class ConfigParser {
   }
 
   void ParseLog(const YAML::Node& node, Config& config) const {
-    if (!Section(node, "log", {"level"})) return;
-    const YAML::Node level = node["level"];
-    if (IsAbsent(level)) return;
-    std::string text = String(level, "log.level");
-    for (const auto& [name, value] : kLogLevels) {
-      if (name == text) {
-        config.log.level = value;
-        return;
+    if (!Section(node, "log", {"format", "level"})) return;
+    if (const YAML::Node level = node["level"]; !IsAbsent(level)) {
+      std::string text = String(level, "log.level");
+      auto found = std::find_if(kLogLevels.begin(), kLogLevels.end(),
+                                [&](const auto& entry) { return entry.first == text; });
+      if (found == kLogLevels.end()) {
+        Fail(level, "'log.level' is '" + text +
+                        "', expected one of trace, debug, info, warn, error, critical, off");
       }
+      config.log.level = found->second;
     }
-    Fail(level, "'log.level' is '" + text +
-                    "', expected one of trace, debug, info, warn, error, critical, off");
+    if (const YAML::Node format = node["format"]; !IsAbsent(format)) {
+      std::string text = String(format, "log.format");
+      auto found = std::find_if(kLogFormats.begin(), kLogFormats.end(),
+                                [&](const auto& entry) { return entry.first == text; });
+      if (found == kLogFormats.end()) {
+        Fail(format, "'log.format' is '" + text + "', expected one of auto, text, json, journal");
+      }
+      config.log.format = found->second;
+    }
   }
 
   std::string_view source_;
@@ -990,9 +1027,36 @@ analyzer::AnalyzerConfig Config::ToAnalyzerConfig() const {
 
 Result<Config> ParseConfig(std::string_view yaml_text) { return ParseFrom(yaml_text, "config"); }
 
+Result<void> CheckConfigFileSafe(int fd, const std::string& path) {
+  auto mode_text = [](mode_t mode) { return fmt::format("{:04o}", mode & 07777); };
+  struct stat st {};
+  if (::fstat(fd, &st) != 0) return ErrnoError("cannot read config file '" + path + "'");
+  if ((st.st_mode & S_IWOTH) != 0) {
+    return Error{EPERM, "config file '" + path + "' is writable by everyone (mode " +
+                            mode_text(st.st_mode) +
+                            "), so any local user could change what the daemon watches and "
+                            "blocks; refusing it. Fix: chmod o-w " + path};
+  }
+  // A world-writable directory lets anyone replace the file, unless it is sticky (/tmp).
+  const size_t slash = path.find_last_of('/');
+  const std::string dir = slash == std::string::npos ? "." : path.substr(0, std::max<size_t>(slash, 1));
+  if (::stat(dir.c_str(), &st) == 0 && (st.st_mode & S_IWOTH) != 0 &&
+      (st.st_mode & S_ISVTX) == 0) {
+    return Error{EPERM, "config file '" + path + "' is in " + dir +
+                            ", a directory writable by everyone (mode " + mode_text(st.st_mode) +
+                            "), so any local user could replace it; refusing it. Fix: chmod o-w " +
+                            dir + ", or move the file to /etc/traffic-analyzer/"};
+  }
+  return {};
+}
+
 Result<Config> LoadConfig(const std::string& path) {
   int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) return ErrnoError("cannot read config file '" + path + "'");
+  if (auto safe = CheckConfigFileSafe(fd, path); !safe) {
+    ::close(fd);
+    return safe.error();
+  }
   std::string text;
   std::array<char, 4096> buf;
   for (;;) {

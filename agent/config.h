@@ -60,6 +60,12 @@ struct RoutesConfig {
 
 struct MetricsConfig {
   std::string listen = "127.0.0.1:9100";  // validated by ParseListenAddress
+  // Clients that may poll /metrics; empty lets every client that can reach `listen` in (the
+  // default listen address is loopback). Others get 403 and are counted.
+  std::vector<enforce::Cidr> allow;
+  // A Prometheus-style web config file (tls_server_config, basic_auth_users); "" = plain HTTP
+  // without authentication. Read and checked at start-up (agent/web_config.h).
+  std::string web_config_file;
 };
 
 struct TlsConfig {
@@ -121,8 +127,17 @@ struct ControlConfig {
   std::string group;  // group owning the socket; "" = the daemon's own group
 };
 
+// How log lines are written (agent/logging.h).
+enum class LogFormat {
+  kAuto,     // journal when stderr is connected to journald (JOURNAL_STREAM), text otherwise
+  kText,     // one human line per message on stderr
+  kJson,     // one JSON object per line on stderr
+  kJournal,  // journald's native protocol, with structured fields
+};
+
 struct LogConfig {
   spdlog::level::level_enum level = spdlog::level::info;
+  LogFormat format = LogFormat::kAuto;
 };
 
 struct Config {
@@ -150,7 +165,11 @@ struct Config {
   analyzer::AnalyzerConfig ToAnalyzerConfig() const;
 };
 
-// Reads and parses the file at `path`. Error messages start with the path ("PATH:LINE:COLUMN: ").
+// Refuses a config file that any local user could change: writable by everyone, or in a
+// directory writable by everyone that is not sticky. The error names the mode and the fix.
+Result<void> CheckConfigFileSafe(int fd, const std::string& path);
+
+// Reads and parses the file at `path` (after CheckConfigFileSafe). Error messages start with the path ("PATH:LINE:COLUMN: ").
 Result<Config> LoadConfig(const std::string& path);
 
 // Parses YAML text. Error messages start with "config:LINE:COLUMN: ", e.g.

@@ -99,7 +99,8 @@ TEST(ConfigTest, ShippedFileHasEveryKeyAtItsDefault) {
   for (const char* key :
        {"\ninterfaces:", "\nports:", "\nsnaplen:", "\nsnaplen_tail:", "\nringbuf_size:",
         "\nconnections:", "\n  max:", "\n  idle_timeout_seconds:", "\nroutes:", "\n  max_per_port:",
-        "\n  patterns:", "\nmetrics:", "\n  listen:", "\nlog:", "\n  level:"}) {
+        "\n  patterns:", "\nmetrics:", "\n  listen:", "\n  allow:", "\n  web_config_file:", "\nlog:",
+        "\n  level:", "\n  format:"}) {
     EXPECT_NE(text.find(key), std::string::npos) << key;
   }
   const std::vector<std::string> enforcement_keys = {
@@ -191,14 +192,14 @@ TEST(ConfigTest, UnknownKeysNameTheFullPath) {
             "control, enforcement, interfaces, log, metrics, ports, ringbuf_size, routes, "
             "snaplen, snaplen_tail, state_dir, tls)");
   EXPECT_EQ(ErrorOf("metrics:\n  lisen: 127.0.0.1:9100"),
-            "config:2:3: unknown key 'metrics.lisen' (known keys: listen)");
+            "config:2:3: unknown key 'metrics.lisen' (known keys: allow, listen, web_config_file)");
   EXPECT_EQ(ErrorOf("connections:\n  max: 2048\n  idle_timeout: 5"),
             "config:3:3: unknown key 'connections.idle_timeout' (known keys: "
             "idle_timeout_seconds, max)");
   EXPECT_EQ(ErrorOf("routes:\n  patterns:\n    - {port: 80, patern: /x}"),
             "config:3:18: unknown key 'routes.patterns[0].patern' (known keys: pattern, port)");
   EXPECT_EQ(ErrorOf("log:\n  levle: info"),
-            "config:2:3: unknown key 'log.levle' (known keys: level)");
+            "config:2:3: unknown key 'log.levle' (known keys: format, level)");
 }
 
 TEST(ConfigTest, DuplicateKeysAreErrors) {
@@ -442,7 +443,74 @@ TEST(ConfigTest, LoadConfigReportsPathAndErrno) {
   ::unlink(path);
   ASSERT_FALSE(bad.ok());
   EXPECT_EQ(bad.error().message,
-            std::string(path) + ":3:3: unknown key 'metrics.lisen' (known keys: listen)");
+            std::string(path) + ":3:3: unknown key 'metrics.lisen' (known keys: allow, listen, web_config_file)");
+}
+
+TEST(ConfigTest, MetricsAllowlistAndWebConfig) {
+  const Config defaults = Parse("");
+  EXPECT_TRUE(defaults.metrics.allow.empty());
+  EXPECT_EQ(defaults.metrics.web_config_file, "");
+  const Config c = Parse(
+      "metrics:\n  allow: [198.18.0.10, \"10.0.0.0/8\", \"::1\"]\n"
+      "  web_config_file: /etc/traffic-analyzer/web.yaml\n");
+  ASSERT_EQ(c.metrics.allow.size(), 3u);
+  EXPECT_EQ(c.metrics.allow[0].ToString(), "198.18.0.10/32");
+  EXPECT_EQ(c.metrics.allow[1].ToString(), "10.0.0.0/8");
+  EXPECT_EQ(c.metrics.allow[2].ToString(), "::1/128");
+  EXPECT_EQ(c.metrics.web_config_file, "/etc/traffic-analyzer/web.yaml");
+  EXPECT_EQ(ErrorOf("metrics: {allow: [10.1.2.3/8]}"),
+            "config:1:19: 'metrics.allow[0]' is '10.1.2.3/8': host bits are set (did you mean "
+            "10.0.0.0/8, or 10.1.2.3/32?)");
+  EXPECT_EQ(ErrorOf("metrics: {allow: [::1, \"::1/128\"]}"),
+            "config:1:24: 'metrics.allow' lists ::1/128 twice (metrics.allow[0] and "
+            "metrics.allow[1])");
+  EXPECT_EQ(ErrorOf("metrics: {allow: 10.0.0.0/8}"),
+            "config:1:18: 'metrics.allow' must be a list, got '10.0.0.0/8'");
+  EXPECT_EQ(ErrorOf("metrics: {web_config_file: web.yaml}"),
+            "config:1:28: 'metrics.web_config_file' is 'web.yaml'; give an absolute path such as "
+            "/etc/traffic-analyzer/web.yaml");
+}
+
+TEST(ConfigTest, LogFormats) {
+  EXPECT_EQ(Parse("").log.format, LogFormat::kAuto);
+  EXPECT_EQ(Parse("log: {format: text}").log.format, LogFormat::kText);
+  EXPECT_EQ(Parse("log: {format: json}").log.format, LogFormat::kJson);
+  EXPECT_EQ(Parse("log: {format: journal}").log.format, LogFormat::kJournal);
+  EXPECT_EQ(ErrorOf("log: {format: xml}"),
+            "config:1:15: 'log.format' is 'xml', expected one of auto, text, json, journal");
+}
+
+// A config file any local user could change is refused, with the mode and the fix.
+TEST(ConfigTest, WorldWritableConfigIsRefused) {
+  char dir[] = "/tmp/ta-config-perm-XXXXXX";
+  ASSERT_NE(::mkdtemp(dir), nullptr);
+  const std::string path = std::string(dir) + "/config.yaml";
+  {
+    std::ofstream out(path);
+    out << "ports: [80]\n";
+  }
+  ASSERT_EQ(::chmod(path.c_str(), 0666), 0);
+  auto loaded = LoadConfig(path);
+  ASSERT_FALSE(loaded.ok());
+  EXPECT_EQ(loaded.error().message,
+            "config file '" + path +
+                "' is writable by everyone (mode 0666), so any local user could change what the "
+                "daemon watches and blocks; refusing it. Fix: chmod o-w " + path);
+  ASSERT_EQ(::chmod(path.c_str(), 0644), 0);
+  EXPECT_TRUE(LoadConfig(path).ok());
+  // The directory: world-writable without the sticky bit lets anyone replace the file.
+  ASSERT_EQ(::chmod(dir, 0777), 0);
+  loaded = LoadConfig(path);
+  ASSERT_FALSE(loaded.ok());
+  EXPECT_EQ(loaded.error().message,
+            "config file '" + path + "' is in " + dir +
+                ", a directory writable by everyone (mode 0777), so any local user could replace "
+                "it; refusing it. Fix: chmod o-w " + dir +
+                ", or move the file to /etc/traffic-analyzer/");
+  ASSERT_EQ(::chmod(dir, 01777), 0);  // sticky, like /tmp: others cannot replace our file
+  EXPECT_TRUE(LoadConfig(path).ok());
+  ::unlink(path.c_str());
+  ::rmdir(dir);
 }
 
 }  // namespace
@@ -794,8 +862,8 @@ TEST(ConfigEnforcementTest, ErrorsNameTheKey) {
        "IPv4 or IPv6 address with an optional /prefix, e.g. 198.18.0.0/15, 198.18.0.1, "
        "2001:db8::/32"},
       {"enforcement: {allowlist: [198.18.0.0/15, 198.18.0.0/15]}",
-       "config:1:42: 'enforcement.allowlist' lists 198.18.0.0/15 twice (allowlist[0] and "
-       "allowlist[1])"},
+       "config:1:42: 'enforcement.allowlist' lists 198.18.0.0/15 twice "
+       "(enforcement.allowlist[0] and enforcement.allowlist[1])"},
       {"enforcement: {allowlist: [[1]]}",
        "config:1:27: 'enforcement.allowlist[0]' must be a string, got a list"},
       {"enforcement: {policy: 3}", "config:1:23: 'enforcement.policy' must be a map, got '3'"},

@@ -1,7 +1,6 @@
 #include "agent/daemon.h"
 
 #include <bpf/libbpf.h>
-#include <prometheus/exposer.h>
 #include <signal.h>
 
 #include <atomic>
@@ -19,8 +18,12 @@
 #include "agent/enforce/enforcement_service.h"
 #include "agent/interfaces.h"
 #include "agent/live_stats.h"
+#include "agent/logging.h"
 #include "agent/metrics.h"
+#include "agent/metrics_server.h"
 #include "agent/prereq.h"
+#include "agent/privileges.h"
+#include "agent/service_notify.h"
 #include "agent/tc_capture.h"
 #include "agent/tls_probes.h"
 #include "analyzer/analyzer.h"
@@ -68,15 +71,19 @@ class DropReporter {
     uint64_t conn_failed = stats[TA_STAT_CONN_UPDATE_FAILED];
     if (now - last_ < kInterval) return;
     if (dropped > reported_dropped_) {
-      spdlog::warn("ring buffer full: {} events dropped in the last {}s; the analyzer fell behind "
-                   "the kernel. Raise ringbuf_size, lower snaplen, or watch fewer ports",
-                   dropped - reported_dropped_,
-                   std::chrono::duration_cast<std::chrono::seconds>(now - last_).count());
+      const auto seconds = std::chrono::duration_cast<std::chrono::seconds>(now - last_).count();
+      LogEvent(spdlog::level::warn, "ring_buffer_full",
+               {{"dropped", dropped - reported_dropped_}, {"interval_seconds", int64_t{seconds}}},
+               "ring buffer full: {} events dropped in the last {}s; the analyzer fell behind "
+               "the kernel. Raise ringbuf_size, lower snaplen, or watch fewer ports",
+               dropped - reported_dropped_, seconds);
     }
     if (conn_failed > reported_conn_failed_) {
-      spdlog::warn("map update failed: ta_conns, {} times (CAP_BPF missing or map full); raise "
-                   "connections.max",
-                   conn_failed - reported_conn_failed_);
+      LogEvent(spdlog::level::warn, "map_update_failed",
+               {{"map", std::string("ta_conns")}, {"failures", conn_failed - reported_conn_failed_}},
+               "map update failed: ta_conns, {} times (CAP_BPF missing or map full); raise "
+               "connections.max",
+               conn_failed - reported_conn_failed_);
     }
     reported_dropped_ = dropped;
     reported_conn_failed_ = conn_failed;
@@ -206,6 +213,11 @@ class RateMeter {
 int RunDaemon(const Config& config) {
   InstallLibbpfLogger(config.log.level <= spdlog::level::debug);
   InstallSignalHandlers();
+  auto notifier = ServiceNotifier::FromEnvironment();
+  if (!notifier) {
+    spdlog::critical("cannot start: {}", notifier.error().ToString());
+    return 1;
+  }
 
   auto prereq = CheckPrerequisites();
   if (!prereq) {
@@ -241,18 +253,6 @@ int RunDaemon(const Config& config) {
   LiveRouteStats live;
   ExchangeTee tee(metrics, live);
   analyzer::Analyzer analyzer(config.ToAnalyzerConfig(), tee);
-  std::unique_ptr<AnomalyService> anomalies;
-  if (config.anomaly.enabled) {
-    auto started = AnomalyService::Start(config, metrics);
-    if (!started) {
-      spdlog::critical("cannot start: {}", started.error().ToString());
-      return 1;
-    }
-    anomalies = std::move(*started);
-    tee.SetAnomalies(anomalies.get());
-  } else {
-    spdlog::info("anomaly engine off (anomaly.enabled: false)");
-  }
   PollContext poll_ctx{&analyzer, {}};
   ring_buffer* rb = ring_buffer__new((*capture)->ringbuf_fd(), OnRecord, &poll_ctx, nullptr);
   if (rb == nullptr) {
@@ -331,6 +331,39 @@ int RunDaemon(const Config& config) {
     return 1;
   }
   tee.SetControl(control->get());
+
+  // Everything privileged is done: keep only what the running loop still needs. Before any
+  // worker thread exists (the anomaly sinks, the metrics server), which inherit the reduced
+  // sets: capabilities are per thread.
+  uint64_t keep = RuntimeCapabilities(tls != nullptr, prereq->kernel);
+  // /metrics binds after the drop (its server threads must start with the reduced sets): a
+  // port below 1024 needs CAP_NET_BIND_SERVICE for that.
+  if (auto listen = ParseListenAddress(config.metrics.listen); listen && listen->port < 1024) {
+    keep |= CapBit(kCapNetBindService);
+  }
+  if (auto caps = RetainOnly(keep); caps) {
+    LogEvent(spdlog::level::info, "capabilities_dropped",
+             {{"effective", CapabilityNames(caps->effective)}},
+             "capabilities after start-up: {} (the rest dropped, no_new_privs set)",
+             CapabilityNames(caps->effective));
+  } else {
+    spdlog::warn("could not drop capabilities after start-up: {}; the daemon keeps the ones it "
+                 "started with",
+                 caps.error().ToString());
+  }
+
+  std::unique_ptr<AnomalyService> anomalies;
+  if (config.anomaly.enabled) {
+    auto started = AnomalyService::Start(config, metrics);
+    if (!started) {
+      spdlog::critical("cannot start: {}", started.error().ToString());
+      return 1;
+    }
+    anomalies = std::move(*started);
+    tee.SetAnomalies(anomalies.get());
+  } else {
+    spdlog::info("anomaly engine off (anomaly.enabled: false)");
+  }
   RateMeter rates;
   control::DaemonView view;
   view.config = &config;
@@ -344,17 +377,29 @@ int RunDaemon(const Config& config) {
   view.tls = tls.get();
   view.live = &live;
   view.rates = &rates.rates();
+  view.analyzer = &analyzer;
   control::DaemonHandler handler(std::move(view));
   spdlog::info("control socket on {} (trafficctl)", (*control)->path());
 
   // /metrics goes up only once capture is live, so a scrape that answers reflects traffic.
-  auto exposer = StartExposer(config.metrics.listen, metrics.registry());
-  if (!exposer) {
-    spdlog::critical("cannot start: {}", exposer.error().ToString());
+  auto metrics_server = MetricsServer::Start(config.metrics, metrics.registry());
+  if (!metrics_server) {
+    spdlog::critical("cannot start: {}", metrics_server.error().ToString());
     return 1;
   }
-  spdlog::info("watching ports {} on {}; metrics on http://{}/metrics", config.ports,
-               fmt::join(interfaces, ","), config.metrics.listen);
+  LogEvent(spdlog::level::info, "ready",
+           {{"interfaces", fmt::format("{}", fmt::join(interfaces, ","))}},
+           "watching ports {} on {}; metrics on {}", config.ports, fmt::join(interfaces, ","),
+           (*metrics_server)->description());
+  auto notify = [&](const Result<void>& sent) {
+    if (!sent) spdlog::warn("{}", sent.error().ToString());
+  };
+  notify(notifier->Ready(fmt::format("watching ports {} on {}", fmt::join(config.ports, ","),
+                                     fmt::join(interfaces, ","))));
+  if (notifier->watchdog()) {
+    spdlog::info("systemd watchdog on: fed every {} ms from the main loop",
+                 notifier->watchdog()->count() / 2000);
+  }
 
   DropReporter drops;
   auto next_housekeeping = std::chrono::steady_clock::now();
@@ -362,6 +407,7 @@ int RunDaemon(const Config& config) {
   // (a lost record, a library dlopen()ed late).
   constexpr auto kTlsRescanInterval = std::chrono::seconds(30);
   auto next_tls_rescan = next_housekeeping + kTlsRescanInterval;
+  auto next_status = next_housekeeping;
   int exit_code = 0;
   auto housekeeping = [&] {
     const uint64_t now_ns = MonotonicNs();
@@ -416,10 +462,20 @@ int RunDaemon(const Config& config) {
     if (now >= next_housekeeping) {
       housekeeping();
       next_housekeeping = now + std::chrono::seconds(1);
+      if (notifier->enabled() && now >= next_status) {
+        const control::EventRates& r = rates.rates();
+        notify(notifier->Status(fmt::format("{:.0f} events/s, {} lost in total", r.per_second,
+                                            r.lost_total)));
+        next_status = now + std::chrono::seconds(10);
+      }
     }
+    // Fed from the loop itself, so a loop stuck anywhere stops feeding it and systemd
+    // restarts the daemon (WatchdogSec=).
+    if (auto fed = notifier->FeedWatchdog(now); !fed) spdlog::warn("{}", fed.error().ToString());
   }
 
   spdlog::info("shutting down: detaching from {}", fmt::join(interfaces, ","));
+  notify(notifier->Stopping("detaching"));
   (*capture)->DetachAll();
   // Whatever the kernel submitted before the detach is still analysed and counted.
   ring_buffer__consume(rb);

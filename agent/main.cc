@@ -15,6 +15,7 @@
 
 #include "agent/config.h"
 #include "agent/daemon.h"
+#include "agent/logging.h"
 #include "agent/replay.h"
 
 namespace {
@@ -92,7 +93,7 @@ int main(int argc, char** argv) {
     }
     config = std::move(loaded.value());
   }
-  spdlog::set_level(config.log.level);
+  ta::agent::SetupLogging(config.log.format, config.log.level);
 
   if (args->command == "check-config") {
     std::printf("%s: ok\n", args->config_path.value_or("(built-in defaults)").c_str());

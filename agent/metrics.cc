@@ -14,6 +14,7 @@
 #include <prometheus/text_serializer.h>
 
 #include "agent/config.h"
+#include "agent/metrics_server.h"
 
 namespace ta::agent {
 
@@ -49,6 +50,14 @@ double Seconds(uint64_t from_ns, uint64_t to_ns) {
 }
 
 }  // namespace
+
+std::string_view FamilyHelp(std::string_view name) {
+#define TA_METRICS_HELP(family, help) \
+  if (name == #family) return help;
+  TA_METRIC_FAMILIES(TA_METRICS_HELP, TA_METRICS_HELP, TA_METRICS_HELP)
+#undef TA_METRICS_HELP
+  return {};
+}
 
 std::string_view BuildVersion() {
 #ifdef TA_VERSION
@@ -97,6 +106,11 @@ Metrics::Metrics()
   // The sinks the agent has (agent/alerts/), exported from the start whether enabled or not.
   for (const char* sink : {"jsonl", "alertmanager", "syslog"}) {
     alert_sinks_.emplace(sink, AlertSeries(sink));
+  }
+  // Counted by MetricsServer (agent/metrics_server.cc) on this registry; exported at 0 from
+  // the start so an alert on its rate has a series before the first refusal.
+  for (const char* reason : {"address", "auth"}) {
+    traffic_analyzer_metrics_requests_refused_total_.Add({{"reason", reason}});
   }
   for (const char* result : {"saved", "save_failed", "restored", "set_aside"}) {
     traffic_analyzer_state_snapshots_total_.Add({{"result", result}});
@@ -739,92 +753,6 @@ void Metrics::UpdateDecodeStats(uint64_t invalid_records) {
 
 std::string Metrics::SerializeText() const {
   return prometheus::TextSerializer().Serialize(registry_->Collect());
-}
-
-namespace {
-
-// Binds (and releases) a socket on the address first, so a failure has an errno to explain it:
-// civetweb only reports "possible problem binding to port". SO_REUSEADDR as civetweb sets it,
-// so a port in TIME_WAIT is not mistaken for one in use.
-int ProbeBind(const ListenAddress& address) {
-  int fd = ::socket(address.ipv6 ? AF_INET6 : AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (fd < 0) return errno;
-  int one = 1;
-  ::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-  int rc;
-  if (address.ipv6) {
-    sockaddr_in6 sa{};
-    sa.sin6_family = AF_INET6;
-    sa.sin6_port = htons(address.port);
-    ::inet_pton(AF_INET6, address.host.c_str(), &sa.sin6_addr);
-    rc = ::bind(fd, reinterpret_cast<const sockaddr*>(&sa), sizeof(sa));
-  } else {
-    sockaddr_in sa{};
-    sa.sin_family = AF_INET;
-    sa.sin_port = htons(address.port);
-    ::inet_pton(AF_INET, address.host.c_str(), &sa.sin_addr);
-    rc = ::bind(fd, reinterpret_cast<const sockaddr*>(&sa), sizeof(sa));
-  }
-  int err = rc == 0 ? 0 : errno;
-  ::close(fd);
-  return err;
-}
-
-}  // namespace
-
-Result<std::unique_ptr<prometheus::Exposer>> StartExposer(
-    const std::string& listen, const std::shared_ptr<prometheus::Registry>& registry) {
-  const std::string what = "cannot serve /metrics on " + listen + " (metrics.listen)";
-  auto address = ParseListenAddress(listen);
-  if (!address.ok()) return Error{0, what + ": " + address.error().message};
-
-  if (int err = ProbeBind(*address); err != 0) {
-    std::string fix;
-    switch (err) {
-      case EADDRINUSE:
-        fix =
-            "another process listens there (port 9100 is also node_exporter's default); stop "
-            "it or set metrics.listen to a free port, e.g. " +
-            std::string(address->ipv6 ? "[" + address->host + "]" : address->host) + ":" +
-            std::to_string(address->port == 65535 ? 65534 : address->port + 1);
-        break;
-      case EADDRNOTAVAIL:
-        fix =
-            "the address is not assigned to any interface of this host; use 127.0.0.1, "
-            "0.0.0.0 or an address of this host";
-        break;
-      case EACCES:
-        fix = "ports below 1024 need CAP_NET_BIND_SERVICE; use a port of 1024 or above";
-        break;
-      case EAFNOSUPPORT:
-        fix = "IPv6 is disabled on this host; use an IPv4 address such as 127.0.0.1:9100";
-        break;
-      default:
-        fix = "check the address in metrics.listen";
-        break;
-    }
-    return Error{err, what + "; " + fix};
-  }
-
-  std::unique_ptr<prometheus::Exposer> exposer;
-  try {
-    exposer = std::make_unique<prometheus::Exposer>(listen, 2);
-  } catch (const std::exception& e) {
-    if (address->ipv6) {
-      // The kernel accepted the address (ProbeBind), so the HTTP server library is what
-      // refuses: Debian's civetweb is built without IPv6 (mg_check_feature(8) == 0).
-      return Error{0, what +
-                          ": the HTTP server library (civetweb, under prometheus-cpp) was "
-                          "built without IPv6 support; use an IPv4 address such as "
-                          "127.0.0.1:" +
-                          std::to_string(address->port)};
-    }
-    return Error{0, what + ": " + e.what() +
-                        "; another process may have taken the port, "
-                        "retry or choose another port"};
-  }
-  exposer->RegisterCollectable(registry, "/metrics");
-  return exposer;
 }
 
 }  // namespace ta::agent

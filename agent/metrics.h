@@ -126,6 +126,9 @@ namespace ta::agent {
   COUNTER(traffic_analyzer_lost_bytes_total,                                                      \
           "Payload bytes lost, by stage: reassembly = sequence gaps never filled; parser = "      \
           "bytes skipped while resynchronising.")                                                 \
+  COUNTER(traffic_analyzer_metrics_requests_refused_total,                                        \
+          "Requests to /metrics refused, by reason: address (client outside metrics.allow, "      \
+          "answered 403), auth (basic auth credentials missing or wrong, answered 401).")          \
   COUNTER(traffic_analyzer_parse_errors_total, "Protocol parse errors, by protocol.")             \
   COUNTER(traffic_analyzer_policy_decisions_total,                                                \
           "Rule policy outcomes per anomaly target, by result: made (a rule was asked for), "   \
@@ -178,6 +181,10 @@ namespace ta::agent {
           "direction and type.")                                                                  \
   HISTOGRAM(websocket_session_duration_seconds,                                                   \
             "WebSocket sessions, from the 101 response to the end of the connection.")
+
+// The help text of a family in TA_METRIC_FAMILIES ("" for another name), for families that are
+// registered on the registry by their own component (MetricsServer) rather than by Metrics.
+std::string_view FamilyHelp(std::string_view name);
 
 // The version exported in traffic_analyzer_build_info: the build's TA_VERSION definition, or
 // "unknown" when the build does not set one.
@@ -402,11 +409,5 @@ class Metrics final : public analyzer::ExchangeSink {
   // Keyed by port << 8 | direction << 4 | type.
   std::unordered_map<uint32_t, WebSocketSeries> websocket_series_;
 };
-
-// Serves `registry` over HTTP at /metrics on `listen` (metrics.listen) with prometheus::Exposer
-// (civetweb). Fails, never throws, when the address is invalid, in use, not local or not
-// permitted; the error names the address and what to do. Destroying the exposer stops serving.
-Result<std::unique_ptr<prometheus::Exposer>> StartExposer(
-    const std::string& listen, const std::shared_ptr<prometheus::Registry>& registry);
 
 }  // namespace ta::agent

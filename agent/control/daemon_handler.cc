@@ -1,5 +1,7 @@
 #include "agent/control/daemon_handler.h"
 
+#include <unistd.h>
+
 #include <algorithm>
 #include <cmath>
 
@@ -12,6 +14,7 @@
 #include "agent/enforce/enforcement_service.h"
 #include "agent/enforce/rule_json.h"
 #include "agent/tls_probes.h"
+#include "analyzer/analyzer.h"
 #include "analyzer/anomaly/explain.h"
 #include "analyzer/anomaly/thresholds.h"
 
@@ -142,6 +145,7 @@ Result<Json> DaemonHandler::Status() const {
   Json features = Json::object();
   for (const auto& [name, ok] : view_.features) features[name] = ok;
   Json j{{"version", TA_VERSION},
+         {"pid", getpid()},
          {"uptime_s", static_cast<double>(now - view_.started_mono_ns) / kNsPerSecond},
          {"kernel", {{"release", view_.kernel_release}, {"features", features}}},
          {"capture", {{"interfaces", view_.capture_interfaces},
@@ -151,6 +155,7 @@ Result<Json> DaemonHandler::Status() const {
                    {"interfaces", Json::array()},
                    {"heartbeat", nullptr},
                    {"rules", 0},
+                   {"max_rules", view_.config->enforcement.max_rules},
                    {"stats", Json::object()}};
   if (view_.enforcement != nullptr) {
     const enforce::EnforcementService& e = *view_.enforcement;
@@ -179,6 +184,10 @@ Result<Json> DaemonHandler::Status() const {
     anomaly_status["learned_ratio"] = view_.anomalies->engine().Status().learned_fraction;
   }
   j["anomaly"] = std::move(anomaly_status);
+  if (view_.analyzer != nullptr) {
+    j["connections"] = {{"tracked", view_.analyzer->stats().connections_tracked},
+                        {"max", view_.config->connections.max}};
+  }
   if (view_.rates != nullptr) {
     j["events"] = {{"per_second", view_.rates->per_second},
                    {"lost_per_second", view_.rates->lost_per_second},

@@ -12,6 +12,10 @@
 #include "agent/control/control_server.h"
 #include "agent/live_stats.h"
 
+namespace ta::analyzer {
+class Analyzer;
+}
+
 namespace ta::agent {
 class AnomalyService;
 class TlsProbes;
@@ -42,6 +46,9 @@ struct DaemonView {
   const TlsProbes* tls = nullptr;
   const LiveRouteStats* live = nullptr;
   const EventRates* rates = nullptr;
+  // Connections tracked against connections.max in `status` (trafficctl doctor's map-pressure
+  // check); null leaves them out.
+  const analyzer::Analyzer* analyzer = nullptr;
 };
 
 class DaemonHandler final : public ControlHandler {

@@ -3,7 +3,8 @@
 //
 // Exit status, for scripts: 0 ok; 1 the daemon refused the request (bad input, unknown id);
 // 2 usage error; 3 `anomalies` while one is firing, `tls` while a process is not covered;
-// 4 the daemon cannot be reached (not running, permission denied, timed out).
+// 4 the daemon cannot be reached (not running, permission denied, timed out). `doctor` follows
+// the Nagios plugin convention instead: 0 healthy, 1 degraded, 2 broken, 3 it could not run.
 #include <signal.h>
 #include <sys/time.h>
 #include <unistd.h>
@@ -32,6 +33,7 @@
 #include "agent/alerts/text.h"
 #include "agent/config.h"
 #include "agent/control/control_client.h"
+#include "agent/ctl/doctor.h"
 #include "agent/ctl/exposition.h"
 
 namespace {
@@ -83,6 +85,12 @@ constexpr const char* kUsage =
     "                              /etc/traffic-analyzer/traffic-analyzer.yaml, else\n"
     "                              127.0.0.1:9100)\n"
     "\n"
+    "On the node:\n"
+    "  doctor                      checks the kernel, BPF features, interfaces, privileges,\n"
+    "                              clock, the daemon, its maps and /metrics; each finding\n"
+    "                              with its fix (--json: one object). Exit status 0 healthy,\n"
+    "                              1 degraded, 2 broken, 3 the doctor could not run\n"
+    "\n"
     "Options:\n"
     "  --socket PATH   the control socket (default: control.socket of --config, else\n"
     "                  /run/traffic-analyzer/control.sock)\n"
@@ -93,10 +101,13 @@ constexpr const char* kUsage =
     "Exit status: 0 ok, 1 the daemon refused the request, 2 usage error, 3 an anomaly is\n"
     "firing (anomalies) or a TLS process is not covered (tls), 4 the daemon is unreachable.\n";
 
-// A wrong command line: exits 2 with the message and the usage.
+// A wrong command line: exits 2 with the message and the usage (3 for doctor).
 struct UsageError {
   std::string message;
 };
+
+// Set when the command is `doctor`, whose usage errors exit 3 (Nagios "unknown").
+bool g_doctor = false;
 
 // ---- Stopping streams: Ctrl-C, SIGTERM and --duration's timer end observe and top cleanly. --
 
@@ -1055,6 +1066,25 @@ int TlsCommand(std::span<const std::string> tokens, std::optional<std::string> c
   return Tls(address, json);
 }
 
+// ---- doctor. -----------------------------------------------------------------------------
+
+int Doctor(std::span<const std::string> tokens, const std::optional<std::string>& config_path,
+           const std::optional<std::string>& socket, bool json) {
+  namespace doctor = ta::agent::ctl::doctor;
+  auto parsed = ParseCommandArgs(tokens, "doctor", {}, {});
+  if (auto* error = std::get_if<UsageError>(&parsed)) throw *error;
+  const CommandArgs& a = std::get<CommandArgs>(parsed);
+  if (!a.positional.empty()) throw UsageError{"unexpected argument '" + a.positional[0] + "'"};
+  auto facts = doctor::Gather({.config_path = config_path, .socket_path = socket});
+  if (!facts) {
+    std::cerr << "trafficctl doctor: " << facts.error().ToString() << "\n";
+    return doctor::kExitCannotRun;
+  }
+  const doctor::Report report = doctor::Evaluate(*facts);
+  std::cout << (json ? doctor::RenderJson(report) : doctor::RenderText(report));
+  return doctor::ExitCode(doctor::VerdictOf(report));
+}
+
 // control.socket of the configuration file. Only that key is read: trafficctl need not agree
 // with the daemon on every other setting to find it.
 std::string SocketFromConfig(const std::string& path) {
@@ -1073,6 +1103,9 @@ int Run(std::span<char*> argv) {
   std::vector<std::string> tokens;
   std::optional<std::string> socket, config_path;
   bool json = false;
+  for (size_t i = 1; i < argv.size(); ++i) {
+    if (std::string_view(argv[i]) == "doctor") g_doctor = true;
+  }
   // Global options may come anywhere; everything else is the command and its arguments.
   for (size_t i = 1; i < argv.size(); ++i) {
     std::string a = argv[i];
@@ -1097,6 +1130,7 @@ int Run(std::span<char*> argv) {
   const std::string command = tokens[0];
   const std::span<const std::string> rest = std::span<const std::string>(tokens).subspan(1);
   if (command == "tls") return TlsCommand(rest, config_path, json);
+  if (command == "doctor") return Doctor(rest, config_path, socket, json);
 
   Context ctx;
   ctx.json = json;
@@ -1124,7 +1158,7 @@ int main(int argc, char** argv) {
     return Run(std::span<char*>(argv, static_cast<size_t>(argc)));
   } catch (const UsageError& e) {
     std::cerr << "trafficctl: " << e.message << "\n\n" << kUsage;
-    return kExitUsage;
+    return g_doctor ? ta::agent::ctl::doctor::kExitCannotRun : kExitUsage;
   } catch (const nlohmann::json::exception& e) {
     // Only an answer of an unexpected shape gets here (the accessors above tolerate most).
     std::cerr << "trafficctl: the daemon's answer is not understood (" << e.what()

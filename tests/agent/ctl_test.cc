@@ -4,6 +4,7 @@
 
 #include "agent/ctl/exposition.h"
 #include "agent/metrics.h"
+#include "agent/metrics_server.h"
 
 namespace ta::agent::ctl {
 namespace {
@@ -37,11 +38,13 @@ TEST(CtlExpositionTest, FetchesFromTheDaemonsExposer) {
   metrics.UpdateTlsCoverage({{42, "nginx", "/usr/lib/libssl.so.3", true, ""},
                              {43, "app", "/usr/bin/app", false, "statically linked OpenSSL"}});
   // An ephemeral port: bind to 0 is not possible through the exposer, so probe a few.
-  std::unique_ptr<prometheus::Exposer> exposer;
+  std::unique_ptr<MetricsServer> exposer;
   std::string address;
   for (int port = 39411; port < 39431 && !exposer; ++port) {
     address = "127.0.0.1:" + std::to_string(port);
-    if (auto e = StartExposer(address, metrics.registry()); e.ok()) exposer = std::move(*e);
+    MetricsConfig config;
+    config.listen = address;
+    if (auto e = MetricsServer::Start(config, metrics.registry()); e.ok()) exposer = std::move(*e);
   }
   ASSERT_TRUE(exposer) << "no free loopback port";
   auto body = FetchMetrics(address);

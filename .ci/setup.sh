@@ -13,7 +13,7 @@ BUILD_PKGS=(
 TEST_PKGS=(
   iproute2 procps nginx curl wrk tshark python3 nghttp2-client openssl
   python3-grpcio python3-websockets python3-h2 prometheus-alertmanager rsyslog
-  xdp-tools ethtool prometheus python3-yaml
+  xdp-tools ethtool prometheus python3-yaml dpkg-dev passwd util-linux
 )
 
 if [[ $(id -u) -ne 0 ]]; then

@@ -126,7 +126,7 @@ Metrics::Metrics()
           SnapshotCounter{&traffic_analyzer_rule_changes_total_.Add({{"change", change}})};
     }
     i = 0;
-    for (const char* result : {"made", "held_back", "already_ruled"}) {
+    for (const char* result : {"made", "held_back", "already_ruled", "settling"}) {
       policy_results_[i++] =
           SnapshotCounter{&traffic_analyzer_policy_decisions_total_.Add({{"result", result}})};
     }
@@ -671,6 +671,7 @@ void Metrics::UpdateEnforcement(const EnforcementSnapshot& snap) {
   policy_results_[0].Update(snap.decisions);
   policy_results_[1].Update(snap.held_back);
   policy_results_[2].Update(snap.already_ruled);
+  policy_results_[3].Update(snap.settling);
 
   std::map<std::pair<std::string, std::string>, double> in_force;
   std::map<uint64_t, RuleSeries> next;

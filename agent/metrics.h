@@ -132,7 +132,8 @@ namespace ta::agent {
   COUNTER(traffic_analyzer_parse_errors_total, "Protocol parse errors, by protocol.")             \
   COUNTER(traffic_analyzer_policy_decisions_total,                                                \
           "Rule policy outcomes per anomaly target, by result: made (a rule was asked for), "   \
-          "held_back (over max_rules_per_minute; retried next window), already_ruled.")         \
+          "held_back (over max_rules_per_minute; retried next window), already_ruled, settling "   \
+          "(a flood's window right after its sources were ruled, not judged).")         \
   COUNTER(traffic_analyzer_protocol_detections_total,                                             \
           "Connections by the protocol detected from their bytes (an HTTP/1.1 connection that "   \
           "upgrades counts for both).")                                                           \
@@ -276,7 +277,7 @@ class Metrics final : public analyzer::ExchangeSink {
     std::array<uint64_t, TA_XDP_STAT_MAX> xdp{};
     std::vector<RuleSample> rules;
     uint64_t rules_added = 0, rules_deleted = 0, rules_expired = 0, rules_rejected = 0;
-    uint64_t decisions = 0, held_back = 0, already_ruled = 0;
+    uint64_t decisions = 0, held_back = 0, already_ruled = 0, settling = 0;
     std::vector<std::pair<uint16_t, double>> syn_admit;  // (port, ratio)
     std::vector<AttachedSample> attached;
   };
@@ -382,7 +383,7 @@ class Metrics final : public analyzer::ExchangeSink {
   std::mutex enforcement_mu_;  // guards the enforcement series below
   std::array<SnapshotCounter, TA_XDP_STAT_MAX> xdp_stats_;
   std::array<SnapshotCounter, 4> rule_changes_;  // added, deleted, expired, rejected
-  std::array<SnapshotCounter, 3> policy_results_;  // made, held_back, already_ruled
+  std::array<SnapshotCounter, 4> policy_results_;  // made, held_back, already_ruled, settling
   struct RuleSeries {
     std::array<SnapshotCounter, 3> packets;  // matched, dropped, would_drop
     std::array<SnapshotCounter, 3> bytes;

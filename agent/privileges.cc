@@ -113,8 +113,11 @@ Result<CapabilitySets> ReadOwnCapabilities() {
 uint64_t RuntimeCapabilities(bool tls_uprobes, const KernelVersion& kernel) {
   uint64_t keep = CapBit(kCapNetAdmin);
   if (tls_uprobes) {
+    // Creating a uprobe perf event checks CAP_SYS_ADMIN on current kernels (measured on 6.18:
+    // EACCES with CAP_PERFMON alone; docs/install.md), so TLS discovery of processes that start
+    // later keeps it when the unit granted it (systemd/tls-uprobes.conf).
     keep |= CapBit(kCapBpf) | CapBit(kCapPerfmon) | CapBit(kCapSysPtrace) |
-            CapBit(kCapDacReadSearch);
+            CapBit(kCapDacReadSearch) | CapBit(kCapSysAdmin);
   }
   // Linux 6.5 moved the unprivileged-BPF check from every bpf() command to the commands that
   // create objects (commit "bpf: Move unprivileged checks into map_create() and

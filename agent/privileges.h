@@ -50,9 +50,9 @@ Result<CapabilitySets> ReadOwnCapabilities();
 // What the running daemon still needs after everything is attached:
 // - CAP_NET_ADMIN: detaching the tc filters (and the clsact qdisc it made) and the XDP program
 //   at shutdown goes through rtnetlink;
-// - with TLS uprobes on: CAP_BPF and CAP_PERFMON to attach uprobes to processes that start
-//   later, CAP_SYS_PTRACE and CAP_DAC_READ_SEARCH to read their /proc/PID/maps and open
-//   their libssl through /proc/PID/root;
+// - with TLS uprobes on: CAP_BPF, CAP_PERFMON and CAP_SYS_ADMIN (uprobe perf events) to attach
+//   uprobes to processes that start later, CAP_SYS_PTRACE and CAP_DAC_READ_SEARCH to read
+//   their /proc/PID/maps and open their libssl through /proc/PID/root;
 // - CAP_BPF on kernels before 6.5, where every bpf() command (map lookups and updates on fds
 //   already open included) needs it when unprivileged BPF is disabled.
 uint64_t RuntimeCapabilities(bool tls_uprobes, const KernelVersion& kernel);

@@ -281,6 +281,7 @@ void EnforcementService::Export(uint64_t mono_ns) {
   snap.decisions = ps.decisions;
   snap.held_back = ps.held_back;
   snap.already_ruled = ps.already_ruled;
+  snap.settling = ps.settling;
   for (const XdpAttachment& a : xdp_->attachments()) {
     snap.attached.push_back({a.ifname, a.native ? "native" : "generic"});
   }

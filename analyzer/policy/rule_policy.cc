@@ -57,6 +57,7 @@ std::vector<RuleDecision> RulePolicy::OnWindow(uint64_t now_ns,
     streak[a.id] = (it == streak_.end() ? 0 : it->second) + 1;
   }
   streak_ = std::move(streak);
+  std::erase_if(ruled_at_, [&](const auto& e) { return !streak_.contains(e.first); });
   // Forget expired rules, old offences and rule creations older than a minute.
   std::erase_if(ruled_until_, [&](const auto& e) { return e.second <= now_ns; });
   for (auto it = offences_.begin(); it != offences_.end();) {
@@ -81,6 +82,12 @@ std::vector<RuleDecision> RulePolicy::OnWindow(uint64_t now_ns,
     } else if (a.subject.family != 0) {
       sources.push_back(a.subject);
     } else {
+      // The first window after this anomaly's sources were ruled is skipped (see the header).
+      if (auto ruled = ruled_at_.find(a.id); ruled != ruled_at_.end() && ruled->second != now_ns) {
+        ruled_at_.erase(ruled);
+        ++stats_.settling;
+        continue;
+      }
       uint64_t total = 0;
       for (const auto& c : a.clients) total += c.count;
       for (const auto& c : a.clients) {
@@ -120,6 +127,7 @@ std::vector<RuleDecision> RulePolicy::OnWindow(uint64_t now_ns,
       d.reason = fmt::format("anomaly {} ({}): {}", a.id, anomaly::DetectorName(a.detector),
                              a.explanation);
       ruled_until_[target] = d.expires_ns;
+      if (source.family != 0 && a.subject.family == 0) ruled_at_[a.id] = now_ns;
       recent_rules_.push_back(now_ns);
       ++stats_.decisions;
       out.push_back(std::move(d));

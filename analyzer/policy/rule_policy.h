@@ -18,6 +18,11 @@
 //    and come again at the next window while the anomaly still holds: nothing is lost, the
 //    rate of change is bounded.
 //  - A target with an unexpired rule of the same action and port gets no second one.
+//  - The window right after a flood's sources were ruled is not judged for more sources: it
+//    still holds the flood's last moments before the rule took effect, and with the flooder
+//    cut off for the rest of it, a legitimate client's share of that window is inflated
+//    (found by the demo: a 20 req/s client reached 18 % and was blocked). From the window
+//    after, the flood's remaining sources (if any) are judged again.
 // Every decision says why it exists (anomaly id, detector, explanation) and who made it.
 #pragma once
 
@@ -80,6 +85,7 @@ struct PolicyStats {
   uint64_t held_back = 0;       // over max_rules_per_minute: tried again next window
   uint64_t already_ruled = 0;   // target had an unexpired rule of that action and port
   uint64_t not_configured = 0;  // anomalies of detectors without an action
+  uint64_t settling = 0;        // flood windows skipped right after their sources were ruled
 };
 
 class RulePolicy {
@@ -103,6 +109,7 @@ class RulePolicy {
   std::map<Target, uint64_t> ruled_until_;            // unexpired rules by target
   std::map<Target, std::vector<uint64_t>> offences_;  // times acted on, within memory
   std::vector<uint64_t> recent_rules_;                // creation times within the last minute
+  std::map<uint64_t, uint64_t> ruled_at_;             // flood anomaly id -> when its sources were ruled
   PolicyStats stats_;
 };
 

@@ -23,7 +23,7 @@ A second lab (PrometheusOverTls) does the same count check with the endpoint pro
 `metrics.web_config_file`: TLS with a certificate made here and basic auth with a bcrypt hash.
 Prometheus scrapes it with `scheme: https`, the CA and the password file, as the commented job
 in config/prometheus/prometheus.yml does; a second job with a wrong password must be down
-(`up == 0`). It runs once the daemon serves /metrics through agent/metrics_server.h.
+(`up == 0`).
 
 Needs root and the prometheus package; without them the test is skipped, unless CI is set,
 where it fails.
@@ -319,13 +319,6 @@ def bcrypt_hash(password: str) -> str:
     return crypt.crypt(password, crypt.mksalt(crypt.METHOD_BLOWFISH))
 
 
-def daemon_serves_web_config() -> bool:
-    """Whether this source tree's daemon serves /metrics through MetricsServer, which reads
-    metrics.web_config_file (the older StartExposer ignores it)."""
-    with open(os.path.join(SOURCE_DIR, "agent", "daemon.cc")) as f:
-        return "MetricsServer::Start" in f.read()
-
-
 class TlsDaemon(tb.Daemon):
     """A daemon whose /metrics needs TLS (a self-signed certificate for 127.0.0.1) and basic
     auth, through metrics.web_config_file."""
@@ -363,9 +356,6 @@ class TlsDaemon(tb.Daemon):
             return r.read().decode()
 
 
-@unittest.skipUnless(daemon_serves_web_config(),
-                     "the daemon does not serve metrics.web_config_file yet (agent/daemon.cc "
-                     "still uses StartExposer)")
 class PrometheusOverTls(tb.LabTestCase):
     @classmethod
     def required_tools(cls) -> tuple[str, ...]:

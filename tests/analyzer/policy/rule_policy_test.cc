@@ -72,9 +72,34 @@ TEST(RulePolicyTest, TwoConsecutiveWindowsBeforeActingThenTheTopSources) {
   }
   // Jittered: rules made together do not expire in one instant.
   EXPECT_NE(rules[0].expires_ns, rules[1].expires_ns);
-  // Still active: no second rule for the same targets.
+  // The window right after is not judged: it still holds the flood from before the rules.
   EXPECT_TRUE(policy.OnWindow(kEpoch + 2 * kWindow, {Flood(1)}).empty());
+  EXPECT_EQ(policy.stats().settling, 1u);
+  EXPECT_EQ(policy.stats().already_ruled, 0u);
+  // Still active after that: no second rule for the same targets.
+  EXPECT_TRUE(policy.OnWindow(kEpoch + 3 * kWindow, {Flood(1)}).empty());
   EXPECT_EQ(policy.stats().already_ruled, 3u);
+}
+
+// The demo's case: the flooder is ruled; the next window holds the flood's last moment and then
+// only the paced client, whose share is inflated. It must not be ruled; a second flooder that
+// still floods two windows later is.
+TEST(RulePolicyTest, TheWindowAfterARuleDoesNotBlockTheInnocent) {
+  RulePolicy policy(Config());
+  Anomaly flood = Flood(1);
+  flood.clients = {{Client(9, 1), 600}, {Client(1, 7), 20}};
+  policy.OnWindow(kEpoch, {flood});
+  auto rules = policy.OnWindow(kEpoch + kWindow, {flood});
+  ASSERT_EQ(rules.size(), 1u);
+  EXPECT_EQ(rules[0].source, Client(9, 1));
+  flood.clients = {{Client(9, 1), 90}, {Client(1, 7), 20}};  // 18 %: would be a target
+  EXPECT_TRUE(policy.OnWindow(kEpoch + 2 * kWindow, {flood}).empty());
+  flood.clients = {{Client(9, 2), 500}, {Client(1, 7), 20}};  // a new flooder takes over
+  rules = policy.OnWindow(kEpoch + 3 * kWindow, {flood});
+  ASSERT_EQ(rules.size(), 1u);
+  EXPECT_EQ(rules[0].source, Client(9, 2));
+  // A resolved anomaly forgets it was ruled.
+  EXPECT_TRUE(policy.OnWindow(kEpoch + 4 * kWindow, {}).empty());
 }
 
 TEST(RulePolicyTest, AnInterruptedStreakStartsAgain) {

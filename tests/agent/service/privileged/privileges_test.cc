@@ -34,7 +34,7 @@ TEST(RuntimeCapabilitiesTest, WhatTheLoopStillNeeds) {
   EXPECT_EQ(RuntimeCapabilities(false, k515), CapBit(kCapNetAdmin) | CapBit(kCapBpf));
   EXPECT_EQ(RuntimeCapabilities(true, k618),
             CapBit(kCapNetAdmin) | CapBit(kCapBpf) | CapBit(kCapPerfmon) |
-                CapBit(kCapSysPtrace) | CapBit(kCapDacReadSearch));
+                CapBit(kCapSysPtrace) | CapBit(kCapDacReadSearch) | CapBit(kCapSysAdmin));
 }
 
 // Runs `body` in a forked child; the child's exit status is the number of failed checks.

@@ -23,6 +23,7 @@
 #include <yaml-cpp/eventhandler.h>
 #include <yaml-cpp/yaml.h>
 
+#include "agent/yaml_text.h"
 #include "ta_abi.h"
 
 namespace ta::agent {
@@ -74,26 +75,9 @@ std::string IndexPath(std::string_view parent, size_t index) {
   return std::string(parent) + "[" + std::to_string(index) + "]";
 }
 
-bool IsQuoted(const YAML::Node& node) { return node.Tag() == "!"; }
-
-// How a value reads in an error message.
-std::string Describe(const YAML::Node& node) {
-  switch (node.Type()) {
-    case YAML::NodeType::Null:
-    case YAML::NodeType::Undefined:
-      return "an empty value";
-    case YAML::NodeType::Sequence:
-      return "a list";
-    case YAML::NodeType::Map:
-      return "a map";
-    case YAML::NodeType::Scalar:
-      if (IsQuoted(node)) return "the string \"" + node.Scalar() + "\"";
-      return "'" + node.Scalar() + "'";
-  }
-  return "an unknown value";
-}
-
-bool IsAbsent(const YAML::Node& node) { return !node.IsDefined() || node.IsNull(); }
+using yaml_text::Describe;
+using yaml_text::IsAbsent;
+using yaml_text::IsQuoted;
 
 // Linux's dev_valid_name() (net/core/dev.c): 1..IFNAMSIZ-1 bytes, not "." or "..", no '/',
 // ':' or whitespace.
@@ -151,8 +135,8 @@ class ConfigParser {
     }
     CheckKeys(root, "",
               {"alerts", "anomaly", "connections", "control", "enforcement", "interfaces", "log",
-               "metrics", "ports", "ringbuf_size", "routes", "snaplen", "snaplen_tail",
-               "state_dir", "tls"});
+               "metrics", "ports", "ringbuf_size", "routes", "snaplen", "snaplen_tail", "state_dir",
+               "tls"});
     ParseInterfaces(root["interfaces"], config);
     ParsePorts(root["ports"], config);
     ParseUint(root["snaplen"], "snaplen", ConfigLimits::kMinSnaplen, ConfigLimits::kMaxSnaplen,
@@ -475,8 +459,8 @@ class ConfigParser {
   }
 
   // A duration in whole seconds, stored in nanoseconds.
-  void ParseSeconds(const YAML::Node& node, const std::string& path, uint64_t min_s,
-                    uint64_t max_s, uint64_t& out_ns) const {
+  void ParseSeconds(const YAML::Node& node, const std::string& path, uint64_t min_s, uint64_t max_s,
+                    uint64_t& out_ns) const {
     if (IsAbsent(node)) return;
     out_ns = Integer(node, path, min_s, max_s) * 1'000'000'000ULL;
   }
@@ -559,8 +543,9 @@ class ConfigParser {
                   am.timeouts.exchange);
       ParseUint(n["max_active"], "alerts.alertmanager.max_active", 1, 1'000'000, am.max_active);
       if (am.enabled && am.urls.empty()) {
-        Fail(n, "'alerts.alertmanager' is enabled but 'urls' is empty; list at least one, e.g. "
-                "urls: [\"http://127.0.0.1:9093\"]");
+        Fail(n,
+             "'alerts.alertmanager' is enabled but 'urls' is empty; list at least one, e.g. "
+             "urls: [\"http://127.0.0.1:9093\"]");
       }
     }
     if (const YAML::Node n = node["syslog"];
@@ -604,17 +589,18 @@ class ConfigParser {
     if (IsAbsent(node)) return;
     std::string dir = String(node, "state_dir");
     if (dir.empty() || dir.front() != '/') {
-      Fail(node, "'state_dir' is '" + dir + "'; give an absolute directory path such as "
-                                            "/var/lib/traffic-analyzer");
+      Fail(node, "'state_dir' is '" + dir +
+                     "'; give an absolute directory path such as "
+                     "/var/lib/traffic-analyzer");
     }
     config.state_dir = std::move(dir);
   }
 
   void ParseAnomaly(const YAML::Node& node, Config& config) const {
-    if (!Section(node, "anomaly",
-                 {"bola", "enabled", "error_budget", "exfiltration", "flood", "latency",
-                  "max_keys", "resolve_after_windows", "save_interval_seconds", "slow_rate",
-                  "window_seconds"})) {
+    if (!Section(
+            node, "anomaly",
+            {"bola", "enabled", "error_budget", "exfiltration", "flood", "latency", "max_keys",
+             "resolve_after_windows", "save_interval_seconds", "slow_rate", "window_seconds"})) {
       return;
     }
     AnomalyConfig& a = config.anomaly;
@@ -654,8 +640,7 @@ class ConfigParser {
                 b.window_minutes);
       ParseUint(n["min_requests"], "anomaly.error_budget.min_requests", 1, 1'000'000'000,
                 b.min_requests);
-      ParseUint(n["min_errors"], "anomaly.error_budget.min_errors", 1, 1'000'000'000,
-                b.min_errors);
+      ParseUint(n["min_errors"], "anomaly.error_budget.min_errors", 1, 1'000'000'000, b.min_errors);
       ParseNumber(n["slo"], "anomaly.error_budget.slo", 0.5, 0.99999, b.burn.slo);
     }
     if (const YAML::Node n = node["latency"];
@@ -694,8 +679,8 @@ class ConfigParser {
                    r.min_age_ns);
       ParseNumber(n["max_bytes_per_second"], "anomaly.slow_rate.max_bytes_per_second", 0, 1e9,
                   r.max_bytes_per_second);
-      ParseUint(n["max_slow_connections"], "anomaly.slow_rate.max_slow_connections", 1,
-                1'000'000, r.max_slow_connections);
+      ParseUint(n["max_slow_connections"], "anomaly.slow_rate.max_slow_connections", 1, 1'000'000,
+                r.max_slow_connections);
     }
     if (const YAML::Node n = node["bola"];
         Section(n, "anomaly.bola",
@@ -706,8 +691,7 @@ class ConfigParser {
       ParseUint(n["max_distinct_objects"], "anomaly.bola.max_distinct_objects", 2, 10'000'000,
                 b.max_distinct_objects);
       ParseSeconds(n["window_seconds"], "anomaly.bola.window_seconds", 5, 3600, b.window_ns);
-      ParseNumber(n["min_denied_ratio"], "anomaly.bola.min_denied_ratio", 0, 1,
-                  b.min_denied_ratio);
+      ParseNumber(n["min_denied_ratio"], "anomaly.bola.min_denied_ratio", 0, 1, b.min_denied_ratio);
       ParseNumber(n["min_sequential_ratio"], "anomaly.bola.min_sequential_ratio", 0, 1,
                   b.min_sequential_ratio);
     }
@@ -981,8 +965,7 @@ Result<int> CountDocuments(const std::string& text, std::string_view source) {
   while (handler.starts.size() < 2 && yaml.HandleNextDocument(handler)) {
     const size_t n = handler.starts.size();
     if (n >= 2 && handler.starts[n - 1] == handler.starts[n - 2]) {
-      return Error{0, std::string(source) +
-                          ": invalid YAML: the parser cannot get past offset " +
+      return Error{0, std::string(source) + ": invalid YAML: the parser cannot get past offset " +
                           std::to_string(handler.starts.back()) +
                           " (a stray ',' or other flow indicator outside [] or {}?)"};
     }
@@ -1003,8 +986,9 @@ Result<Config> ParseFrom(std::string_view yaml_text, std::string_view source) {
     }
     return parser.Parse(*documents == 0 ? YAML::Node() : YAML::Load(text));
   } catch (const std::bad_alloc&) {
-    return Error{ENOMEM, std::string(source) + ": out of memory while parsing; is this a config "
-                                               "file?"};
+    return Error{ENOMEM, std::string(source) +
+                             ": out of memory while parsing; is this a config "
+                             "file?"};
   } catch (const ConfigError& e) {
     return Error{0, e.message};
   } catch (const YAML::Exception& e) {
@@ -1035,13 +1019,14 @@ Result<void> CheckConfigFileSafe(int fd, const std::string& path) {
     return Error{EPERM, "config file '" + path + "' is writable by everyone (mode " +
                             mode_text(st.st_mode) +
                             "), so any local user could change what the daemon watches and "
-                            "blocks; refusing it. Fix: chmod o-w " + path};
+                            "blocks; refusing it. Fix: chmod o-w " +
+                            path};
   }
   // A world-writable directory lets anyone replace the file, unless it is sticky (/tmp).
   const size_t slash = path.find_last_of('/');
-  const std::string dir = slash == std::string::npos ? "." : path.substr(0, std::max<size_t>(slash, 1));
-  if (::stat(dir.c_str(), &st) == 0 && (st.st_mode & S_IWOTH) != 0 &&
-      (st.st_mode & S_ISVTX) == 0) {
+  const std::string dir =
+      slash == std::string::npos ? "." : path.substr(0, std::max<size_t>(slash, 1));
+  if (::stat(dir.c_str(), &st) == 0 && (st.st_mode & S_IWOTH) != 0 && (st.st_mode & S_ISVTX) == 0) {
     return Error{EPERM, "config file '" + path + "' is in " + dir +
                             ", a directory writable by everyone (mode " + mode_text(st.st_mode) +
                             "), so any local user could replace it; refusing it. Fix: chmod o-w " +

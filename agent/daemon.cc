@@ -3,12 +3,12 @@
 #include <bpf/libbpf.h>
 #include <signal.h>
 
-#include <atomic>
-#include <chrono>
-#include <ctime>
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 #include <spdlog/spdlog.h>
+#include <atomic>
+#include <chrono>
+#include <ctime>
 
 #include "agent/anomaly_service.h"
 #include "agent/bpf_events.h"
@@ -79,11 +79,12 @@ class DropReporter {
                dropped - reported_dropped_, seconds);
     }
     if (conn_failed > reported_conn_failed_) {
-      LogEvent(spdlog::level::warn, "map_update_failed",
-               {{"map", std::string("ta_conns")}, {"failures", conn_failed - reported_conn_failed_}},
-               "map update failed: ta_conns, {} times (CAP_BPF missing or map full); raise "
-               "connections.max",
-               conn_failed - reported_conn_failed_);
+      LogEvent(
+          spdlog::level::warn, "map_update_failed",
+          {{"map", std::string("ta_conns")}, {"failures", conn_failed - reported_conn_failed_}},
+          "map update failed: ta_conns, {} times (CAP_BPF missing or map full); raise "
+          "connections.max",
+          conn_failed - reported_conn_failed_);
     }
     reported_dropped_ = dropped;
     reported_conn_failed_ = conn_failed;
@@ -118,8 +119,7 @@ class ExchangeTee final : public analyzer::ExchangeSink {
     if (anomalies_ != nullptr) anomalies_->OnHttpExchange(e);
     live_.Add(MonotonicNs() / 1'000'000'000, e);
     Flush();
-    if (control_ != nullptr && control_->HasObservers() &&
-        e.role == analyzer::HttpRole::kServer) {
+    if (control_ != nullptr && control_->HasObservers() && e.role == analyzer::HttpRole::kServer) {
       pending_ = Observed(e);
       // An HTTP/2 exchange may be a gRPC call, reported right after it: wait for it.
       if (e.protocol_version != "2") Flush();
@@ -267,9 +267,9 @@ int RunDaemon(const Config& config) {
       spdlog::critical("cannot start: {}", r.error().ToString());
       return 1;  // capture's destructor detaches what was attached
     }
-    spdlog::info("attached tc ingress+egress on {}{}", ifname,
-                 (*capture)->attachments().back()->created_qdisc() ? " (created clsact qdisc)"
-                                                                   : "");
+    spdlog::info(
+        "attached tc ingress+egress on {}{}", ifname,
+        (*capture)->attachments().back()->created_qdisc() ? " (created clsact qdisc)" : "");
   }
 
   // TLS plaintext through the OpenSSL uprobes. Not fatal: without them the node keeps its tc
@@ -319,8 +319,9 @@ int RunDaemon(const Config& config) {
     }
     enforcement = std::move(*started);
   } else {
-    spdlog::info("enforcement off (enforcement.enabled: false): anomalies are reported, no "
-                 "XDP rules are made");
+    spdlog::info(
+        "enforcement off (enforcement.enabled: false): anomalies are reported, no "
+        "XDP rules are made");
   }
 
   // The control socket: trafficctl's way in, and the only way to change rules at runtime.
@@ -347,9 +348,10 @@ int RunDaemon(const Config& config) {
              "capabilities after start-up: {} (the rest dropped, no_new_privs set)",
              CapabilityNames(caps->effective));
   } else {
-    spdlog::warn("could not drop capabilities after start-up: {}; the daemon keeps the ones it "
-                 "started with",
-                 caps.error().ToString());
+    spdlog::warn(
+        "could not drop capabilities after start-up: {}; the daemon keeps the ones it "
+        "started with",
+        caps.error().ToString());
   }
 
   std::unique_ptr<AnomalyService> anomalies;
@@ -368,8 +370,11 @@ int RunDaemon(const Config& config) {
   control::DaemonView view;
   view.config = &config;
   view.kernel_release = prereq->kernel_release;
-  view.features = {{"ringbuf", true}, {"btf", true}, {"tc", true},
-                   {"uprobes", tls != nullptr}, {"xdp", enforcement != nullptr}};
+  view.features = {{"ringbuf", true},
+                   {"btf", true},
+                   {"tc", true},
+                   {"uprobes", tls != nullptr},
+                   {"xdp", enforcement != nullptr}};
   view.capture_interfaces = interfaces;
   view.started_mono_ns = started_ns;
   view.anomalies = anomalies.get();
@@ -414,10 +419,10 @@ int RunDaemon(const Config& config) {
     analyzer.AdvanceTime(now_ns);
     if (anomalies) anomalies->Housekeeping(now_ns, analyzer);
     if (enforcement) {
-      enforcement->Housekeeping(now_ns, RealtimeNs(),
-                                anomalies ? anomalies->engine().Active()
-                                          : std::vector<analyzer::anomaly::Anomaly>{},
-                                live);
+      enforcement->Housekeeping(
+          now_ns, RealtimeNs(),
+          anomalies ? anomalies->engine().Active() : std::vector<analyzer::anomaly::Anomaly>{},
+          live);
     }
     metrics.UpdateAnalyzerStats(analyzer.stats());
     metrics.UpdateDecodeStats(poll_ctx.decode_stats.truncated + poll_ctx.decode_stats.unknown_kind);
@@ -464,8 +469,8 @@ int RunDaemon(const Config& config) {
       next_housekeeping = now + std::chrono::seconds(1);
       if (notifier->enabled() && now >= next_status) {
         const control::EventRates& r = rates.rates();
-        notify(notifier->Status(fmt::format("{:.0f} events/s, {} lost in total", r.per_second,
-                                            r.lost_total)));
+        notify(notifier->Status(
+            fmt::format("{:.0f} events/s, {} lost in total", r.per_second, r.lost_total)));
         next_status = now + std::chrono::seconds(10);
       }
     }

@@ -5,15 +5,15 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include <fmt/format.h>
+#include <spdlog/pattern_formatter.h>
+#include <spdlog/sinks/stdout_sinks.h>
 #include <cctype>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
-#include <fmt/format.h>
 #include <nlohmann/json.hpp>
-#include <spdlog/pattern_formatter.h>
-#include <spdlog/sinks/stdout_sinks.h>
 
 #include "agent/alerts/text.h"
 
@@ -31,13 +31,20 @@ uint64_t UnixNs(const spdlog::details::log_msg& msg) {
 
 std::string_view LevelName(spdlog::level::level_enum level) {
   switch (level) {
-    case spdlog::level::trace: return "trace";
-    case spdlog::level::debug: return "debug";
-    case spdlog::level::info: return "info";
-    case spdlog::level::warn: return "warn";
-    case spdlog::level::err: return "error";
-    case spdlog::level::critical: return "critical";
-    default: return "off";
+    case spdlog::level::trace:
+      return "trace";
+    case spdlog::level::debug:
+      return "debug";
+    case spdlog::level::info:
+      return "info";
+    case spdlog::level::warn:
+      return "warn";
+    case spdlog::level::err:
+      return "error";
+    case spdlog::level::critical:
+      return "critical";
+    default:
+      return "off";
   }
 }
 
@@ -45,11 +52,16 @@ std::string_view LevelName(spdlog::level::level_enum level) {
 int SyslogPriority(spdlog::level::level_enum level) {
   switch (level) {
     case spdlog::level::trace:
-    case spdlog::level::debug: return 7;  // LOG_DEBUG
-    case spdlog::level::info: return 6;   // LOG_INFO
-    case spdlog::level::warn: return 4;   // LOG_WARNING
-    case spdlog::level::err: return 3;    // LOG_ERR
-    default: return 2;                    // LOG_CRIT
+    case spdlog::level::debug:
+      return 7;  // LOG_DEBUG
+    case spdlog::level::info:
+      return 6;  // LOG_INFO
+    case spdlog::level::warn:
+      return 4;  // LOG_WARNING
+    case spdlog::level::err:
+      return 3;  // LOG_ERR
+    default:
+      return 2;  // LOG_CRIT
   }
 }
 
@@ -134,8 +146,7 @@ JournalSink::~JournalSink() {
 }
 
 std::string JournalSink::Encode(const spdlog::details::log_msg& msg,
-                                const std::vector<LogField>& fields,
-                                std::string_view identifier) {
+                                const std::vector<LogField>& fields, std::string_view identifier) {
   std::string out;
   AppendJournalField(out, "MESSAGE", std::string_view(msg.payload.data(), msg.payload.size()));
   AppendJournalField(out, "PRIORITY", std::to_string(SyslogPriority(msg.level)));
@@ -172,11 +183,16 @@ bool StderrIsJournal() {
 }
 
 LogFormat SetupLogging(LogFormat format, spdlog::level::level_enum level) {
-  if (format == LogFormat::kAuto) format = StderrIsJournal() ? LogFormat::kJournal : LogFormat::kText;
+  if (format == LogFormat::kAuto)
+    format = StderrIsJournal() ? LogFormat::kJournal : LogFormat::kText;
   spdlog::sink_ptr sink;
   switch (format) {
-    case LogFormat::kJson: sink = std::make_shared<JsonLinesSink>(stderr); break;
-    case LogFormat::kJournal: sink = std::make_shared<JournalSink>(); break;
+    case LogFormat::kJson:
+      sink = std::make_shared<JsonLinesSink>(stderr);
+      break;
+    case LogFormat::kJournal:
+      sink = std::make_shared<JournalSink>();
+      break;
     default: {
       sink = std::make_shared<spdlog::sinks::stderr_sink_mt>();
       sink->set_pattern(std::string(kTextPattern));

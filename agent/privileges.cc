@@ -5,26 +5,55 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include <fmt/format.h>
 #include <array>
 #include <charconv>
 #include <fstream>
-#include <fmt/format.h>
 
 namespace ta::agent {
 namespace {
 
-constexpr std::array<std::string_view, kCapLast + 1> kCapNames = {
-    "CAP_CHOWN",           "CAP_DAC_OVERRIDE",   "CAP_DAC_READ_SEARCH", "CAP_FOWNER",
-    "CAP_FSETID",          "CAP_KILL",           "CAP_SETGID",          "CAP_SETUID",
-    "CAP_SETPCAP",         "CAP_LINUX_IMMUTABLE", "CAP_NET_BIND_SERVICE", "CAP_NET_BROADCAST",
-    "CAP_NET_ADMIN",       "CAP_NET_RAW",        "CAP_IPC_LOCK",        "CAP_IPC_OWNER",
-    "CAP_SYS_MODULE",      "CAP_SYS_RAWIO",      "CAP_SYS_CHROOT",      "CAP_SYS_PTRACE",
-    "CAP_SYS_PACCT",       "CAP_SYS_ADMIN",      "CAP_SYS_BOOT",        "CAP_SYS_NICE",
-    "CAP_SYS_RESOURCE",    "CAP_SYS_TIME",       "CAP_SYS_TTY_CONFIG",  "CAP_MKNOD",
-    "CAP_LEASE",           "CAP_AUDIT_WRITE",    "CAP_AUDIT_CONTROL",   "CAP_SETFCAP",
-    "CAP_MAC_OVERRIDE",    "CAP_MAC_ADMIN",      "CAP_SYSLOG",          "CAP_WAKE_ALARM",
-    "CAP_BLOCK_SUSPEND",   "CAP_AUDIT_READ",     "CAP_PERFMON",         "CAP_BPF",
-    "CAP_CHECKPOINT_RESTORE"};
+constexpr std::array<std::string_view, kCapLast + 1> kCapNames = {"CAP_CHOWN",
+                                                                  "CAP_DAC_OVERRIDE",
+                                                                  "CAP_DAC_READ_SEARCH",
+                                                                  "CAP_FOWNER",
+                                                                  "CAP_FSETID",
+                                                                  "CAP_KILL",
+                                                                  "CAP_SETGID",
+                                                                  "CAP_SETUID",
+                                                                  "CAP_SETPCAP",
+                                                                  "CAP_LINUX_IMMUTABLE",
+                                                                  "CAP_NET_BIND_SERVICE",
+                                                                  "CAP_NET_BROADCAST",
+                                                                  "CAP_NET_ADMIN",
+                                                                  "CAP_NET_RAW",
+                                                                  "CAP_IPC_LOCK",
+                                                                  "CAP_IPC_OWNER",
+                                                                  "CAP_SYS_MODULE",
+                                                                  "CAP_SYS_RAWIO",
+                                                                  "CAP_SYS_CHROOT",
+                                                                  "CAP_SYS_PTRACE",
+                                                                  "CAP_SYS_PACCT",
+                                                                  "CAP_SYS_ADMIN",
+                                                                  "CAP_SYS_BOOT",
+                                                                  "CAP_SYS_NICE",
+                                                                  "CAP_SYS_RESOURCE",
+                                                                  "CAP_SYS_TIME",
+                                                                  "CAP_SYS_TTY_CONFIG",
+                                                                  "CAP_MKNOD",
+                                                                  "CAP_LEASE",
+                                                                  "CAP_AUDIT_WRITE",
+                                                                  "CAP_AUDIT_CONTROL",
+                                                                  "CAP_SETFCAP",
+                                                                  "CAP_MAC_OVERRIDE",
+                                                                  "CAP_MAC_ADMIN",
+                                                                  "CAP_SYSLOG",
+                                                                  "CAP_WAKE_ALARM",
+                                                                  "CAP_BLOCK_SUSPEND",
+                                                                  "CAP_AUDIT_READ",
+                                                                  "CAP_PERFMON",
+                                                                  "CAP_BPF",
+                                                                  "CAP_CHECKPOINT_RESTORE"};
 
 // The highest capability this kernel knows (/proc/sys/kernel/cap_last_cap), so bounding-set
 // drops do not run past it (PR_CAPBSET_DROP fails with EINVAL there).
@@ -98,8 +127,8 @@ Result<CapabilitySets> ReadOwnCapabilities() {
                                          : nullptr;
     if (target != nullptr) {
       auto mask = ParseCapabilityMask(value);
-      if (!mask) return Error{EIO, "/proc/self/status " + std::string(key) + ": " +
-                                       mask.error().message};
+      if (!mask)
+        return Error{EIO, "/proc/self/status " + std::string(key) + ": " + mask.error().message};
       *target = *mask;
       ++found;
     } else if (key == "NoNewPrivs") {
@@ -145,8 +174,8 @@ Result<CapabilitySets> RetainOnly(uint64_t keep) {
     for (int cap = 0; cap <= last; ++cap) {
       if ((keep & CapBit(cap)) != 0 || (before->bounding & CapBit(cap)) == 0) continue;
       if (::prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) != 0) {
-        return ErrnoError(fmt::format("cannot drop {} from the bounding set",
-                                      CapabilityNames(CapBit(cap))));
+        return ErrnoError(
+            fmt::format("cannot drop {} from the bounding set", CapabilityNames(CapBit(cap))));
       }
     }
   }

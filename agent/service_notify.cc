@@ -4,10 +4,10 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include <fmt/format.h>
 #include <charconv>
 #include <cstdlib>
 #include <cstring>
-#include <fmt/format.h>
 
 namespace ta::agent {
 namespace {

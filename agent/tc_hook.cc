@@ -1,3 +1,4 @@
+#include "agent/bpf_names.h"
 #include "agent/tc_hook.h"
 
 #include <bpf/bpf.h>
@@ -24,17 +25,6 @@ const char* PointName(bpf_tc_attach_point point) {
   return point == BPF_TC_INGRESS ? "ingress" : "egress";
 }
 
-// Name of the program behind a prog id, "" if it cannot be read (e.g. it vanished).
-std::string ProgName(uint32_t prog_id) {
-  int fd = bpf_prog_get_fd_by_id(prog_id);
-  if (fd < 0) return {};
-  bpf_prog_info info{};
-  uint32_t len = sizeof(info);
-  std::string name;
-  if (bpf_obj_get_info_by_fd(fd, &info, &len) == 0) name = info.name;
-  close(fd);
-  return name;
-}
 
 Result<void> AttachOne(int ifindex, const std::string& ifname, bpf_tc_attach_point point,
                        const TcProgram& prog) {
@@ -42,7 +32,7 @@ Result<void> AttachOne(int ifindex, const std::string& ifname, bpf_tc_attach_poi
   LIBBPF_OPTS(bpf_tc_opts, query, .handle = kTcHandle, .priority = kTcPriority);
   uint32_t flags = 0;
   if (bpf_tc_query(&hook, &query) == 0) {
-    std::string existing = ProgName(query.prog_id);
+    std::string existing = BpfProgramName(query.prog_id);
     if (existing != prog.name) {
       return Error{EEXIST,
                    fmt::format("tc {} on {} already has a filter at handle {:#x} priority {:#x} "

@@ -18,6 +18,8 @@
 #include <fmt/format.h>
 #include <yaml-cpp/yaml.h>
 
+#include "agent/yaml_text.h"
+
 namespace ta::agent {
 namespace {
 
@@ -40,25 +42,9 @@ std::string Join(std::initializer_list<std::string_view> items) {
   return out;
 }
 
-bool IsQuoted(const YAML::Node& node) { return node.Tag() == "!"; }
-bool IsAbsent(const YAML::Node& node) { return !node.IsDefined() || node.IsNull(); }
 
-// How a value reads in an error message.
-std::string Describe(const YAML::Node& node) {
-  switch (node.Type()) {
-    case YAML::NodeType::Null:
-    case YAML::NodeType::Undefined:
-      return "an empty value";
-    case YAML::NodeType::Sequence:
-      return "a list";
-    case YAML::NodeType::Map:
-      return "a map";
-    case YAML::NodeType::Scalar:
-      if (IsQuoted(node)) return "the string \"" + node.Scalar() + "\"";
-      return "'" + node.Scalar() + "'";
-  }
-  return "an unknown value";
-}
+using yaml_text::Describe;
+using yaml_text::IsAbsent;
 
 std::string ModeText(mode_t mode) { return fmt::format("{:04o}", mode & 07777); }
 

@@ -1,5 +1,6 @@
 // The pure half of `trafficctl doctor`: Facts in, a Report out. Every status, text and fix is
 // decided here so that tests/agent/doctor_test.cc can pin them with literal facts.
+#include "agent/ctl/format.h"
 #include "agent/ctl/doctor.h"
 
 #include <algorithm>
@@ -94,13 +95,6 @@ Check Make(std::string name, Status status, std::string summary, std::string det
   return Check{std::move(name), status, std::move(summary), std::move(detail), std::move(fix)};
 }
 
-std::string Uptime(double seconds) {
-  const auto s = static_cast<int64_t>(seconds);
-  if (s >= 86400) return fmt::format("{}d {}h", s / 86400, s % 86400 / 3600);
-  if (s >= 3600) return fmt::format("{}h {}m", s / 3600, s % 3600 / 60);
-  if (s >= 60) return fmt::format("{}m {}s", s / 60, s % 60);
-  return fmt::format("{}s", s);
-}
 
 std::string Errno(int negative_errno) { return std::strerror(-negative_errno); }
 
@@ -451,7 +445,7 @@ Check DaemonCheck(const Facts& f) {
     const DaemonStatus& d = f.daemon;
     return Make("daemon", Status::kOk,
                 fmt::format("running: version {}{}, up {}, control socket {}", d.version,
-                            d.pid ? fmt::format(", pid {}", *d.pid) : "", Uptime(d.uptime_s),
+                            d.pid ? fmt::format(", pid {}", *d.pid) : "", FormatUptime(d.uptime_s),
                             f.socket_path));
   }
   if (f.socket_denied) {

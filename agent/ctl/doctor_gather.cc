@@ -34,6 +34,7 @@
 
 #include <fmt/format.h>
 
+#include "agent/bpf_names.h"
 #include "agent/control/control_client.h"
 #include "agent/ctl/doctor.h"
 #include "agent/interfaces.h"
@@ -106,16 +107,6 @@ std::optional<ProcessFacts> FindDaemonProcess() {
   return found;
 }
 
-std::string ProgName(uint32_t id) {
-  const int fd = bpf_prog_get_fd_by_id(id);
-  if (fd < 0) return "";
-  bpf_prog_info info{};
-  uint32_t len = sizeof(info);
-  std::string name;
-  if (bpf_obj_get_info_by_fd(fd, &info, &len) == 0) name = info.name;
-  close(fd);
-  return name;
-}
 
 // ---- Netlink. ----
 
@@ -278,7 +269,7 @@ Result<std::vector<ProgramFact>> TcFilters(int ifindex, uint32_t parent, const c
     });
     if (!bpf) return;
     if (p.id != 0) {
-      if (std::string name = ProgName(p.id); !name.empty()) p.name = name;
+      if (std::string name = BpfProgramName(p.id); !name.empty()) p.name = name;
     }
     out.push_back(std::move(p));
   });
@@ -305,7 +296,7 @@ InterfaceFacts ReadInterface(const std::string& name, bool capture, bool enforce
   } else {
     for (auto [id, mode] : {std::pair{q.drv_prog_id, "native"}, std::pair{q.skb_prog_id, "generic"},
                             std::pair{q.hw_prog_id, "offload"}}) {
-      if (id != 0) i.xdp_programs.push_back({id, ProgName(id), mode, 0});
+      if (id != 0) i.xdp_programs.push_back({id, BpfProgramName(id), mode, 0});
     }
   }
   for (auto [parent, point] :

@@ -35,6 +35,7 @@
 #include "agent/control/control_client.h"
 #include "agent/ctl/doctor.h"
 #include "agent/ctl/exposition.h"
+#include "agent/ctl/format.h"
 
 namespace {
 
@@ -290,14 +291,6 @@ const Json& Array(const Json& j, const std::string& key) {
 // 7.9, 950, 0.0125: as many digits as the value has, up to 6 significant.
 std::string Num(double value) { return fmt::format("{:.6g}", value); }
 
-std::string Uptime(double seconds) {
-  const auto s = static_cast<int64_t>(seconds);
-  if (s >= 86400) return fmt::format("{}d {}h", s / 86400, s % 86400 / 3600);
-  if (s >= 3600) return fmt::format("{}h {}m", s / 3600, s % 3600 / 60);
-  if (s >= 60) return fmt::format("{}m {}s", s / 60, s % 60);
-  return fmt::format("{}s", s);
-}
-
 std::string Port(const Json& j, const std::string& key = "port") {
   const int64_t port = Integer(j, key);
   return port == 0 ? "any" : std::to_string(port);
@@ -381,8 +374,8 @@ int Status(const Context& ctx) {
     return out.empty() ? std::string("none") : out;
   };
   constexpr const char* kIndent = "             ";
-  std::cout << "traffic-analyzer " << Text(s, "version") << ", up " << Uptime(Number(s, "uptime_s"))
-            << "\n";
+  std::cout << "traffic-analyzer " << Text(s, "version") << ", up "
+            << ta::agent::ctl::FormatUptime(Number(s, "uptime_s")) << "\n";
 
   const Json& kernel = Field(s, "kernel");
   std::string present, missing;

@@ -1,3 +1,4 @@
+#include "agent/bpf_names.h"
 #include "agent/enforce/xdp_enforcer.h"
 
 #include <arpa/inet.h>
@@ -62,16 +63,6 @@ struct XdpOccupant {
   std::string name;
 };
 
-std::string ProgName(uint32_t id) {
-  int fd = bpf_prog_get_fd_by_id(id);
-  if (fd < 0) return "?";
-  bpf_prog_info info{};
-  uint32_t len = sizeof(info);
-  std::string name = "?";
-  if (bpf_obj_get_info_by_fd(fd, &info, &len) == 0) name = info.name;
-  close(fd);
-  return name;
-}
 
 // Every XDP program on the interface (a driver can hold one per mode).
 Result<std::vector<XdpOccupant>> QueryXdp(int ifindex, const std::string& ifname) {
@@ -81,7 +72,9 @@ Result<std::vector<XdpOccupant>> QueryXdp(int ifindex, const std::string& ifname
   }
   std::vector<XdpOccupant> out;
   auto add = [&](uint32_t id, uint32_t mode) {
-    if (id != 0) out.push_back({id, mode, ProgName(id)});
+    if (id == 0) return;
+    std::string name = BpfProgramName(id);
+    out.push_back({id, mode, name.empty() ? "?" : name});
   };
   add(q.drv_prog_id, XDP_ATTACHED_DRV);
   add(q.skb_prog_id, XDP_ATTACHED_SKB);

@@ -109,7 +109,7 @@ class RulePolicy {
   std::map<Target, uint64_t> ruled_until_;            // unexpired rules by target
   std::map<Target, std::vector<uint64_t>> offences_;  // times acted on, within memory
   std::vector<uint64_t> recent_rules_;                // creation times within the last minute
-  std::map<uint64_t, uint64_t> ruled_at_;             // flood anomaly id -> when its sources were ruled
+  std::map<uint64_t, uint64_t> ruled_at_;             // flood anomaly id -> when it was ruled
   PolicyStats stats_;
 };
 

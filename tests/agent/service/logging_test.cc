@@ -129,8 +129,8 @@ TEST(LogEventTest, StderrIsJournalFollowsJournalStream) {
            1);
   EXPECT_TRUE(StderrIsJournal());
   // A child whose stderr was redirected elsewhere keeps the variable but is not the journal.
-  ::setenv("JOURNAL_STREAM", (std::to_string(st.st_dev) + ":" + std::to_string(st.st_ino + 1)).c_str(),
-           1);
+  ::setenv("JOURNAL_STREAM",
+           (std::to_string(st.st_dev) + ":" + std::to_string(st.st_ino + 1)).c_str(), 1);
   EXPECT_FALSE(StderrIsJournal());
   ::unsetenv("JOURNAL_STREAM");
 }

@@ -70,8 +70,8 @@ TEST(ServiceNotifierTest, ReadyStatusStoppingAreTheDocumentedMessages) {
   FakeSystemd systemd;
   ServiceNotifier n(systemd.name(), std::nullopt);
   ASSERT_TRUE(n.Ready("watching ports 80,443\non eth0").ok());
-  EXPECT_EQ(systemd.Next(), "READY=1\nSTATUS=watching ports 80,443 on eth0\nMAINPID=" +
-                                std::to_string(::getpid()));
+  EXPECT_EQ(systemd.Next(),
+            "READY=1\nSTATUS=watching ports 80,443 on eth0\nMAINPID=" + std::to_string(::getpid()));
   ASSERT_TRUE(n.Status("12 events/s, 0 lost in total").ok());
   EXPECT_EQ(systemd.Next(), "STATUS=12 events/s, 0 lost in total");
   ASSERT_TRUE(n.Stopping("detaching").ok());

@@ -32,9 +32,9 @@ TEST(RuntimeCapabilitiesTest, WhatTheLoopStillNeeds) {
   const KernelVersion k618{6, 18, 0}, k515{5, 15, 0};
   EXPECT_EQ(RuntimeCapabilities(false, k618), CapBit(kCapNetAdmin));
   EXPECT_EQ(RuntimeCapabilities(false, k515), CapBit(kCapNetAdmin) | CapBit(kCapBpf));
-  EXPECT_EQ(RuntimeCapabilities(true, k618),
-            CapBit(kCapNetAdmin) | CapBit(kCapBpf) | CapBit(kCapPerfmon) |
-                CapBit(kCapSysPtrace) | CapBit(kCapDacReadSearch) | CapBit(kCapSysAdmin));
+  EXPECT_EQ(RuntimeCapabilities(true, k618), CapBit(kCapNetAdmin) | CapBit(kCapBpf) |
+                                                 CapBit(kCapPerfmon) | CapBit(kCapSysPtrace) |
+                                                 CapBit(kCapDacReadSearch) | CapBit(kCapSysAdmin));
 }
 
 // Runs `body` in a forked child; the child's exit status is the number of failed checks.

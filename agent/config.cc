@@ -160,13 +160,7 @@ class ConfigParser {
     throw ConfigError{Locate(at.IsDefined() ? at.Mark() : YAML::Mark::null_mark()) + message};
   }
 
-  std::string Locate(const YAML::Mark& mark) const {
-    std::string out(source_);
-    if (!mark.is_null()) {
-      out += ":" + std::to_string(mark.line + 1) + ":" + std::to_string(mark.column + 1);
-    }
-    return out + ": ";
-  }
+  std::string Locate(const YAML::Mark& mark) const { return yaml_text::Locate(source_, mark); }
 
  private:
   // Every key of `map` must be one of `known`, and appear once.

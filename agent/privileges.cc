@@ -83,12 +83,12 @@ Result<int> ThreadCount() {
 
 }  // namespace
 
-std::string CapabilityNames(uint64_t mask) {
+std::string CapabilityNames(uint64_t mask, std::string_view separator) {
   if (mask == 0) return "none";
   std::string out;
   for (int cap = 0; cap < 64; ++cap) {
     if ((mask & CapBit(cap)) == 0) continue;
-    if (!out.empty()) out += ',';
+    if (!out.empty()) out += separator;
     if (cap <= kCapLast) {
       out += kCapNames[static_cast<size_t>(cap)];
     } else {

@@ -36,7 +36,7 @@ inline constexpr int kCapLast = 40;  // CAP_CHECKPOINT_RESTORE, the highest know
 constexpr uint64_t CapBit(int cap) { return uint64_t{1} << cap; }
 
 // "CAP_NET_ADMIN,CAP_BPF" in capability order; "none" for 0; unknown bits as "cap_N".
-std::string CapabilityNames(uint64_t mask);
+std::string CapabilityNames(uint64_t mask, std::string_view separator = ",");
 // A CapEff:/CapPrm:/CapBnd: value from /proc/PID/status ("0000000000003000").
 Result<uint64_t> ParseCapabilityMask(std::string_view hex);
 

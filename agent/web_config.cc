@@ -92,13 +92,7 @@ class WebConfigParser {
     throw WebConfigError{Locate(at.IsDefined() ? at.Mark() : YAML::Mark::null_mark()) + message};
   }
 
-  std::string Locate(const YAML::Mark& mark) const {
-    std::string out = path_;
-    if (!mark.is_null()) {
-      out += ":" + std::to_string(mark.line + 1) + ":" + std::to_string(mark.column + 1);
-    }
-    return out + ": ";
-  }
+  std::string Locate(const YAML::Mark& mark) const { return yaml_text::Locate(path_, mark); }
 
  private:
   // Every key of `map` must be one of `known`, and appear once.

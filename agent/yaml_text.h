@@ -3,6 +3,7 @@
 #pragma once
 
 #include <string>
+#include <string_view>
 
 #include <yaml-cpp/yaml.h>
 
@@ -28,6 +29,15 @@ inline std::string Describe(const YAML::Node& node) {
       return "'" + node.Scalar() + "'";
   }
   return "an unknown value";
+}
+
+// "FILE:LINE:COLUMN: " (1-based) for an error at `mark`; "FILE: " when there is no position.
+inline std::string Locate(std::string_view source, const YAML::Mark& mark) {
+  std::string out(source);
+  if (!mark.is_null()) {
+    out += ":" + std::to_string(mark.line + 1) + ":" + std::to_string(mark.column + 1);
+  }
+  return out + ": ";
 }
 
 }  // namespace ta::agent::yaml_text

@@ -13,63 +13,13 @@
 #include <nlohmann/json.hpp>
 
 #include "agent/prereq.h"
+#include "agent/privileges.h"
 #include "agent/tc_hook.h"
 
 namespace ta::agent::ctl::doctor {
 namespace {
 
-// Capability numbers (include/uapi/linux/capability.h); CAP_PERFMON and CAP_BPF are 5.8's.
-constexpr int kCapDacOverride = 1;
-constexpr int kCapDacReadSearch = 2;
-constexpr int kCapNetAdmin = 12;
-constexpr int kCapSysPtrace = 19;
-constexpr int kCapSysAdmin = 21;
-constexpr int kCapPerfmon = 38;
-constexpr int kCapBpf = 39;
-
-constexpr std::array<const char*, 41> kCapNames = {"CAP_CHOWN",
-                                                   "CAP_DAC_OVERRIDE",
-                                                   "CAP_DAC_READ_SEARCH",
-                                                   "CAP_FOWNER",
-                                                   "CAP_FSETID",
-                                                   "CAP_KILL",
-                                                   "CAP_SETGID",
-                                                   "CAP_SETUID",
-                                                   "CAP_SETPCAP",
-                                                   "CAP_LINUX_IMMUTABLE",
-                                                   "CAP_NET_BIND_SERVICE",
-                                                   "CAP_NET_BROADCAST",
-                                                   "CAP_NET_ADMIN",
-                                                   "CAP_NET_RAW",
-                                                   "CAP_IPC_LOCK",
-                                                   "CAP_IPC_OWNER",
-                                                   "CAP_SYS_MODULE",
-                                                   "CAP_SYS_RAWIO",
-                                                   "CAP_SYS_CHROOT",
-                                                   "CAP_SYS_PTRACE",
-                                                   "CAP_SYS_PACCT",
-                                                   "CAP_SYS_ADMIN",
-                                                   "CAP_SYS_BOOT",
-                                                   "CAP_SYS_NICE",
-                                                   "CAP_SYS_RESOURCE",
-                                                   "CAP_SYS_TIME",
-                                                   "CAP_SYS_TTY_CONFIG",
-                                                   "CAP_MKNOD",
-                                                   "CAP_LEASE",
-                                                   "CAP_AUDIT_WRITE",
-                                                   "CAP_AUDIT_CONTROL",
-                                                   "CAP_SETFCAP",
-                                                   "CAP_MAC_OVERRIDE",
-                                                   "CAP_MAC_ADMIN",
-                                                   "CAP_SYSLOG",
-                                                   "CAP_WAKE_ALARM",
-                                                   "CAP_BLOCK_SUSPEND",
-                                                   "CAP_AUDIT_READ",
-                                                   "CAP_PERFMON",
-                                                   "CAP_BPF",
-                                                   "CAP_CHECKPOINT_RESTORE"};
-
-constexpr uint64_t Bit(int cap) { return uint64_t{1} << cap; }
+constexpr uint64_t Bit(int cap) { return CapBit(cap); }
 bool Has(uint64_t caps, int cap) { return (caps & Bit(cap)) != 0; }
 
 // The names of our programs as the kernel keeps them (the function names in bpf/*.bpf.c,
@@ -755,15 +705,7 @@ std::string RenderText(const Report& report) {
 
 // ---- Parsers. ----
 
-std::string CapabilityNames(uint64_t caps) {
-  std::string out;
-  for (size_t i = 0; i < 64; ++i) {
-    if ((caps & (uint64_t{1} << i)) == 0) continue;
-    const std::string name = i < kCapNames.size() ? kCapNames[i] : fmt::format("cap_{}", i);
-    out += (out.empty() ? "" : ", ") + name;
-  }
-  return out.empty() ? "none" : out;
-}
+std::string CapabilityNames(uint64_t caps) { return agent::CapabilityNames(caps, ", "); }
 
 Result<ProcessFacts> ParseProcStatus(std::string_view text) {
   ProcessFacts p;

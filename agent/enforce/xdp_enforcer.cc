@@ -1,5 +1,5 @@
-#include "agent/bpf_names.h"
 #include "agent/enforce/xdp_enforcer.h"
+#include "agent/bpf_names.h"
 
 #include <arpa/inet.h>
 #include <bpf/bpf.h>
@@ -62,7 +62,6 @@ struct XdpOccupant {
   uint32_t mode = XDP_ATTACHED_NONE;  // XDP_ATTACHED_DRV/SKB/HW
   std::string name;
 };
-
 
 // Every XDP program on the interface (a driver can hold one per mode).
 Result<std::vector<XdpOccupant>> QueryXdp(int ifindex, const std::string& ifname) {
@@ -398,8 +397,7 @@ uint32_t XdpEnforcer::BitFor(const Cidr& c, bool allow) const {
   return allow ? TA_XDP_HAS_ALLOW_V4 : TA_XDP_HAS_BLOCK_V4;
 }
 
-void XdpEnforcer::Track(uint32_t bit, std::set<Cidr>& entries, const Cidr& prefix,
-                        bool present) {
+void XdpEnforcer::Track(uint32_t bit, std::set<Cidr>& entries, const Cidr& prefix, bool present) {
   if (present) {
     entries.insert(prefix);
   } else {
@@ -469,13 +467,15 @@ Result<void> XdpEnforcer::PutRule(const XdpRuleEntry& entry) {
     const int err = errno;
     if (err == ENOSPC || err == E2BIG) {
       return ErrnoError(
-          fmt::format("{} is full ({} entries): cannot add {}; raise "
+          fmt::format("map update failed: {} is full ({} entries): cannot add {}; raise "
                       "enforcement.max_rules",
                       bpf_map__name(map), options_.max_rules, PrefixText(entry.source)),
           err);
     }
     return ErrnoError(
-        fmt::format("adding {} to {} failed", PrefixText(entry.source), bpf_map__name(map)), err);
+        fmt::format("map update failed: adding {} to {} (CAP_BPF missing or map full)",
+                    PrefixText(entry.source), bpf_map__name(map)),
+        err);
   }
   const uint32_t bit = BitFor(entry.source, entry.allow);
   Track(bit, prefixes_[TrieIndex(bit)], entry.source, true);
@@ -520,12 +520,16 @@ Result<void> XdpEnforcer::PutSyn(const XdpSynEntry& entry) {
   if (bpf_map__update_elem(skel_->maps.ta_xdp_syn, &port, sizeof(port), &v, sizeof(v), 0) != 0) {
     const int err = errno;
     if (err == E2BIG || err == ENOSPC) {
-      return ErrnoError(fmt::format("ta_xdp_syn is full (at most {} ports are throttled at "
+      return ErrnoError(fmt::format("map update failed: ta_xdp_syn is full (at most {} ports are "
+                                    "throttled at "
                                     "once): cannot throttle port {}; delete a SYN throttle first",
                                     options_.max_syn_ports, entry.port),
                         err);
     }
-    return ErrnoError(fmt::format("adding the SYN throttle on port {} failed", entry.port), err);
+    return ErrnoError(fmt::format("map update failed: adding the SYN throttle on port {} to "
+                                  "ta_xdp_syn (CAP_BPF missing or map full)",
+                                  entry.port),
+                      err);
   }
   Track(TA_XDP_HAS_SYN, syn_ports_, PortKey(entry.port), true);
   return {};

@@ -44,6 +44,16 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / CLK_TCK
 
 
+def peak_rss_mib(pid: int) -> float:
+    """VmHWM (the resident set's high-water mark) of a process, MiB: what MemoryMax= in the
+    unit must leave room for."""
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    return 0.0
+
+
 def tc_prog_ids(dev: str) -> list[int]:
     out = tb.run(["bpftool", "-j", "net", "show", "dev", dev], check=False).stdout
     ids = []
@@ -133,6 +143,7 @@ def main() -> int:
                 k1, c1, t1 = prog_stats(ids), cpu_seconds(daemon.pid), time.monotonic()
             time.sleep(1)  # let the daemon drain the ring buffer before reading its counters
             samples = daemon.samples()
+            rss = peak_rss_mib(daemon.pid)
             rc = daemon.stop()
             per_prog = {k1[p][0]: (k1[p][1] - k0[p][1], k1[p][2] - k0[p][2])
                         for p in k1 if p in k0}  # name -> (ns, runs)
@@ -141,7 +152,7 @@ def main() -> int:
             lost = {dict(k).get("stage"): int(v) for k, v in
                     tb.series_values(samples, "traffic_analyzer_events_lost_total").items()}
             agent.append(dict(wrk=w, cpu=c1 - c0, wall=t1 - t0, kernel_ns=kernel_ns,
-                              kernel_runs=kernel_runs, lost=lost, exit=rc,
+                              kernel_runs=kernel_runs, lost=lost, exit=rc, rss=rss,
                               counted=sum(tb.request_counts(samples).values()),
                               progs=per_prog))
             print(f"bench: run {i + 1}/{args.repeat} with agent: {w.requests_per_s:.0f} req/s, "
@@ -187,6 +198,8 @@ def report(args, lab, base, agent) -> None:
     print(f"{'daemon CPU seconds (user+sys)':{w}} {'-':>14} {cpu:>14.2f}")
     print(f"{'daemon CPU % of one core':{w}} {'-':>14} {core_pct:>14.1f}")
     print(f"{'daemon CPU % of one core per 10k req/s':{w}} {'-':>14} {per10k:>14.2f}")
+    print(f"{'daemon peak RSS, MiB (max of runs)':{w}} {'-':>14} "
+          f"{max(a['rss'] for a in agent):>14.1f}")
     if runs:
         print(f"{'tc programs: runs, mean ns per run':{w}} {'-':>14} "
               f"{int(runs):>8} {kernel_s * 1e9 / runs:>5.0f}")

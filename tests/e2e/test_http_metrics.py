@@ -262,10 +262,18 @@ class HttpMetricsEndToEnd(unittest.TestCase):
                          f"{self.capture.dropped} dropped by the capture):\n"
                          + diff(self.wire, got) + self.context())
 
-    def test_wrk_phase_counts_equal_nginx_access_log(self):
+    def test_wrk_phase_counts_match_nginx_access_log(self):
+        # nginx logs a request once its response is handed to the socket; at wrk's deadline a
+        # connection closed with a response still unsent leaves a log line whose response never
+        # crossed the wire (tshark, the exact reference above, agrees with the daemon then; one
+        # CI run saw 20,138 log lines against 20,137 on the wire and in the daemon). So the log
+        # may exceed the daemon by at most one request per wrk connection, never the other way.
         got = tb.request_counts(self.after_wrk)
-        self.assertEqual(got, self.nginx_log, "daemon vs nginx's access log:\n"
-                         + diff(self.nginx_log, got) + self.context())
+        missing = tb.subtract(self.nginx_log, got)
+        message = "daemon vs nginx's access log:\n" + diff(self.nginx_log, got) + self.context()
+        self.assertTrue(all(v > 0 for v in missing.values()), message)  # never more than nginx
+        in_flight_max = sum(conns for _, _, _, conns, _, _ in WRK_RUNS)
+        self.assertLessEqual(sum(missing.values()), in_flight_max, message)
 
     def test_wrk_phase_accounts_for_every_wrk_request(self):
         # wrk counts completed responses only; at the deadline at most one request per

@@ -100,9 +100,10 @@ std::string CapabilityNames(uint64_t mask, std::string_view separator) {
 
 Result<uint64_t> ParseCapabilityMask(std::string_view hex) {
   while (!hex.empty() && (hex.front() == ' ' || hex.front() == '\t')) hex.remove_prefix(1);
+  while (!hex.empty() && (hex.back() == ' ' || hex.back() == '\t')) hex.remove_suffix(1);
   uint64_t mask = 0;
   auto [ptr, ec] = std::from_chars(hex.data(), hex.data() + hex.size(), mask, 16);
-  if (hex.empty() || ec != std::errc{} || ptr != hex.data() + hex.size()) {
+  if (hex.empty() || hex.size() > 16 || ec != std::errc{} || ptr != hex.data() + hex.size()) {
     return Error{EINVAL, fmt::format("'{}' is not a capability mask (16 hex digits)", hex)};
   }
   return mask;

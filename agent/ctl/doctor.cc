@@ -1,7 +1,7 @@
 // The pure half of `trafficctl doctor`: Facts in, a Report out. Every status, text and fix is
 // decided here so that tests/agent/doctor_test.cc can pin them with literal facts.
-#include "agent/ctl/format.h"
 #include "agent/ctl/doctor.h"
+#include "agent/ctl/format.h"
 
 #include <algorithm>
 #include <array>
@@ -44,7 +44,6 @@ Check Make(std::string name, Status status, std::string summary, std::string det
            std::string fix = "") {
   return Check{std::move(name), status, std::move(summary), std::move(detail), std::move(fix)};
 }
-
 
 std::string Errno(int negative_errno) { return std::strerror(-negative_errno); }
 
@@ -717,16 +716,13 @@ Result<ProcessFacts> ParseProcStatus(std::string_view text) {
     const std::string line(text.substr(pos, end - pos));
     pos = end + 1;
     if (line.starts_with("CapEff:")) {
-      const std::string hex = line.substr(7);
-      const size_t first = hex.find_first_not_of(" \t");
-      const size_t last = hex.find_last_not_of(" \t");
-      if (first == std::string::npos) return Error{EINVAL, "CapEff: has no value"};
-      const std::string digits = hex.substr(first, last - first + 1);
-      if (digits.size() > 16 ||
-          digits.find_first_not_of("0123456789abcdefABCDEF") != std::string::npos) {
-        return Error{EINVAL, fmt::format("CapEff: '{}' is not a 64-bit hex mask", digits)};
+      const std::string_view hex = std::string_view(line).substr(7);
+      if (hex.find_first_not_of(" \t") == std::string_view::npos) {
+        return Error{EINVAL, "CapEff: has no value"};
       }
-      p.cap_eff = std::strtoull(digits.c_str(), nullptr, 16);
+      auto mask = ParseCapabilityMask(hex);
+      if (!mask) return Error{EINVAL, "CapEff: " + mask.error().message};
+      p.cap_eff = *mask;
       cap = true;
     } else if (line.starts_with("Uid:")) {
       // Real, effective, saved, filesystem (proc(5)).

@@ -704,9 +704,9 @@ TEST(DoctorParse, ProcStatusRefusesGarbage) {
   EXPECT_EQ(ParseProcStatus("Uid:\t0\t0\t0\t0\n").error().message,
             "no CapEff: line (is /proc mounted with hidepid?)");
   EXPECT_EQ(ParseProcStatus("CapEff:\t00000zz\nUid:\t0\t0\t0\t0\n").error().message,
-            "CapEff: '00000zz' is not a 64-bit hex mask");
+            "CapEff: '00000zz' is not a capability mask (16 hex digits)");
   EXPECT_EQ(ParseProcStatus("CapEff:\t00000000000000001\nUid:\t0\t0\n").error().message,
-            "CapEff: '00000000000000001' is not a 64-bit hex mask");
+            "CapEff: '00000000000000001' is not a capability mask (16 hex digits)");
   EXPECT_EQ(ParseProcStatus("CapEff:\t0\nUid:\tx\n").error().message, "cannot read 'Uid:\tx'");
   EXPECT_EQ(ParseProcStatus("CapEff:\t0\n").error().message, "no Uid: line");
   EXPECT_EQ(ParseProcStatus("CapEff:  \nUid:\t0\t0\n").error().message, "CapEff: has no value");

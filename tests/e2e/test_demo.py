@@ -78,18 +78,8 @@ class DemoRun:
 
 
 def pids_with_cmdline(fragment: str) -> list[str]:
-    found = []
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry}/cmdline", "rb") as f:
-                cmdline = f.read().replace(b"\0", b" ").decode(errors="replace")
-        except OSError:
-            continue
-        if fragment in cmdline:
-            found.append(f"{entry}: {cmdline[:120]}")
-    return found
+    return [f"{pid}: {cmdline[:120]}" for pid, cmdline in tb.process_cmdlines()
+            if fragment in cmdline]
 
 
 class DemoEndToEnd(unittest.TestCase):

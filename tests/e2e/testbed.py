@@ -297,6 +297,19 @@ def _pid_alive(pid: int) -> bool:
         return True
 
 
+def process_cmdlines() -> Iterable[tuple[int, str]]:
+    """(pid, command line with spaces for NULs) of every process readable in /proc."""
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/cmdline", "rb") as f:
+                cmdline = f.read().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue
+        yield int(entry), cmdline
+
+
 def sweep_leftovers(workdir_parent: str | None = None) -> list[str]:
     """Removes namespaces, links, processes and work dirs (unless KEPT) that earlier runs
     (whose pid is gone) left behind, recognised only by the names this module gives them.
@@ -304,19 +317,14 @@ def sweep_leftovers(workdir_parent: str | None = None) -> list[str]:
     removed = []
     me = os.getpid()
     # Processes first: they hold namespaces alive. Ours carry their work dir in argv.
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit() or int(entry) == me:
-            continue
-        try:
-            with open(f"/proc/{entry}/cmdline", "rb") as f:
-                cmdline = f.read().replace(b"\0", b" ").decode(errors="replace")
-        except OSError:
+    for pid, cmdline in process_cmdlines():
+        if pid == me:
             continue
         m = WORKDIR_RE.search(cmdline)
         if m and not _pid_alive(int(m.group(1))):
             try:
-                os.kill(int(entry), signal.SIGKILL)
-                removed.append(f"process {entry} ({cmdline[:60]})")
+                os.kill(pid, signal.SIGKILL)
+                removed.append(f"process {pid} ({cmdline[:60]})")
             except ProcessLookupError:
                 pass
     ns_list = run(["ip", "-j", "netns", "list"], check=False).stdout.strip()

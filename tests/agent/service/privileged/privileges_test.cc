@@ -24,6 +24,8 @@ TEST(CapabilityNamesTest, ParsesProcStatusMasks) {
   EXPECT_EQ(ParseCapabilityMask("\t000001ffffffffff").value(), 0x1ffffffffffULL);
   EXPECT_EQ(ParseCapabilityMask("0000000000001000").value(), CapBit(kCapNetAdmin));
   EXPECT_FALSE(ParseCapabilityMask("").ok());
+  EXPECT_EQ(ParseCapabilityMask("0000000000001000 ").value(), CapBit(kCapNetAdmin));
+  EXPECT_FALSE(ParseCapabilityMask("00000000000000001").ok());  // 17 digits: not a mask
   EXPECT_EQ(ParseCapabilityMask("12zz").error().message,
             "'12zz' is not a capability mask (16 hex digits)");
 }
